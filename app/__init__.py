@@ -1,0 +1,1 @@
+"""Cashback and loyalty backend."""

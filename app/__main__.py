@@ -1,0 +1,156 @@
+"""The command line: `python -m app <command>` (see `--help`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.settings import Settings, get_settings
+
+
+def _run_with_db(work: Callable[[Settings], Awaitable[int]]) -> int:
+    from app import db
+
+    async def main() -> int:
+        settings = get_settings()
+        await db.init_db(settings)
+        try:
+            return await work(settings)
+        finally:
+            await db.close_db()
+
+    return asyncio.run(main())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=None if args.reload else (args.workers or settings.workers),
+        reload=args.reload,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        access_log=not settings.is_production,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app import db
+
+    async def main() -> int:
+        await db.migrate_db(get_settings())
+        await db.close_db()
+        print("migrations applied")
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_makemigrations(args: argparse.Namespace) -> int:
+    from tortoise.cli.cli import CLIContext, makemigrations
+
+    async def main() -> int:
+        await makemigrations(
+            CLIContext("app.db.TORTOISE_ORM", None), tuple(args.apps), False, args.name
+        )
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from app.accounts.service import create_admin
+    from app.core.errors import DomainError
+
+    async def work(settings: Settings) -> int:
+        try:
+            user, created = await create_admin(email=args.email, password=args.password)
+        except DomainError as error:
+            print(f"error: {error.message}", file=sys.stderr)
+            return 2
+        print(f"{'created' if created else 'updated'} admin {user.email}")
+        return 0
+
+    return _run_with_db(work)
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from app.demo import DatabaseNotEmpty, is_empty, seed_demo
+
+    async def work(settings: Settings) -> int:
+        if args.if_empty and not await is_empty():
+            print("the database has data: not seeding the demo")
+            return 0
+        try:
+            summary = await seed_demo(force=args.force, seed=args.seed)
+        except DatabaseNotEmpty as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 3
+        print("seeded: " + ", ".join(f"{count} {name}" for name, count in summary.items()))
+        return 0
+
+    return _run_with_db(work)
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from app.graphql.schema import schema_sdl
+
+    sys.stdout.write(schema_sdl())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--reload", action="store_true")
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("migrate", help="apply the database migrations").set_defaults(
+        run=cmd_migrate
+    )
+
+    make = commands.add_parser("makemigrations", help="write migrations for changed models")
+    make.add_argument("apps", nargs="*")
+    make.add_argument("--name")
+    make.set_defaults(run=cmd_makemigrations)
+
+    admin = commands.add_parser("create-admin", help="create an admin (or make a user one)")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(run=cmd_create_admin)
+
+    seed = commands.add_parser("seed-demo", help="fill an empty database with a demo program")
+    seed.add_argument("--force", action="store_true", help="seed even if data exists")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing if data exists")
+    seed.add_argument("--seed", type=int, default=7, help="random seed")
+    seed.set_defaults(run=cmd_seed_demo)
+
+    commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
+        run=cmd_export_schema
+    )
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args: Any = parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

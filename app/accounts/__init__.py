@@ -1,0 +1,1 @@
+"""Customers, admins, partner systems; sessions, tokens, passwords and consents."""

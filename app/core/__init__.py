@@ -1,0 +1,1 @@
+"""Building blocks with no business logic: money, clock, ids, errors, pagination."""

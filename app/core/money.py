@@ -1,0 +1,115 @@
+"""Exact money: `Decimal` in code, integers of the currency's minor unit in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+
+from app.core.errors import CurrencyMismatch, InvalidAmount
+
+# ISO 4217 minor units of the currencies a program may use.
+MINOR_UNITS: dict[str, int] = {
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "BRL": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "CHF": 2,
+    "MXN": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "INR": 2,
+    "CNY": 2,
+    "ZAR": 2,
+    "NZD": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "KWD": 3,
+    "BHD": 3,
+    "JOD": 3,
+    "TND": 3,
+}
+
+
+def minor_units(currency: str) -> int:
+    try:
+        return MINOR_UNITS[currency]
+    except KeyError:
+        raise CurrencyMismatch(f"Unknown currency {currency!r}.") from None
+
+
+def is_known_currency(currency: str) -> bool:
+    return currency in MINOR_UNITS
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in one currency. Refuses to mix currencies."""
+
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0).scaleb(-minor_units(currency)), currency)
+
+    @classmethod
+    def from_minor(cls, minor: int, currency: str) -> Money:
+        return cls(Decimal(minor).scaleb(-minor_units(currency)), currency)
+
+    @classmethod
+    def parse(
+        cls, amount: Decimal | str | int, currency: str, *, allow_negative: bool = False
+    ) -> Money:
+        """Validate a client's amount: known currency, finite, not negative, no excess decimals."""
+        places = minor_units(currency)
+        try:
+            value = Decimal(amount)
+        except (InvalidOperation, TypeError, ValueError):
+            raise InvalidAmount("The amount is not a number.") from None
+        if not value.is_finite():
+            raise InvalidAmount("The amount is not a number.")
+        if value < 0 and not allow_negative:
+            raise InvalidAmount("The amount must not be negative.")
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -places:
+            raise InvalidAmount(f"{currency} amounts have at most {places} decimals.")
+        return cls(value.quantize(Decimal(1).scaleb(-places)), currency)
+
+    @property
+    def minor(self) -> int:
+        return int(self.amount.scaleb(minor_units(self.currency)))
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"Cannot combine {self.currency} and {other.currency}.")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def times(self, factor: Decimal) -> Money:
+        """Multiply and round down to the minor unit (cashback is never rounded up)."""
+        exact = self.amount * factor
+        unit = Decimal(1).scaleb(-minor_units(self.currency))
+        return Money(exact.quantize(unit, rounding=ROUND_DOWN), self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"

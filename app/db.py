@@ -1,0 +1,131 @@
+"""Tortoise configuration built from settings, and transaction helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.connection import get_connection
+from tortoise.exceptions import OperationalError, TransactionManagementError
+
+from app.features import feature_names
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def feature_apps() -> dict[str, list[str]]:
+    """Each feature with models is a Tortoise app, migrated from app/migrations/<feature>/."""
+    return {
+        name: [f"app.{name}.models"]
+        for name in feature_names()
+        if (Path(__file__).parent / name / "models.py").exists()
+    }
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+def connection_config(settings: Settings) -> dict[str, Any]:
+    url = settings.database_url
+    config = expand_db_url(url)
+    credentials = config["credentials"]
+    if is_postgres(url):
+        credentials.setdefault("minsize", settings.db_pool_min)
+        credentials.setdefault("maxsize", settings.db_pool_max)
+        server_settings = dict(credentials.get("server_settings") or {})
+        server_settings.setdefault("statement_timeout", str(settings.db_statement_timeout_ms))
+        server_settings.setdefault("application_name", "cashback")
+        credentials["server_settings"] = server_settings
+    elif config["engine"] == "tortoise.backends.sqlite":
+        path = credentials["file_path"]
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        credentials.setdefault("busy_timeout", 5_000)
+    return config
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "connections": {"default": connection_config(settings)},
+        "apps": {
+            label: {
+                "models": modules,
+                "migrations": f"app.migrations.{label}",
+                "default_connection": "default",
+            }
+            for label, modules in feature_apps().items()
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_db(settings: Settings) -> None:
+    # The global fallback lets request tasks see the context that the lifespan task made.
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate_db(settings: Settings) -> None:
+    from tortoise.migrations.api import migrate
+
+    await migrate(config=tortoise_config(settings))
+
+
+async def ping() -> None:
+    await get_connection("default").execute_query("SELECT 1")
+
+
+def dialect() -> str:
+    return get_connection("default").capabilities.dialect
+
+
+_RETRYABLE = ("40001", "40P01")  # serialization_failure, deadlock_detected
+
+
+def _is_retryable(error: BaseException) -> bool:
+    text = str(error).lower()
+    sqlstate = getattr(error.__cause__, "sqlstate", None) or getattr(error, "sqlstate", None)
+    return (
+        sqlstate in _RETRYABLE
+        or "could not serialize" in text
+        or "deadlock detected" in text
+        or "database is locked" in text
+    )
+
+
+async def retrying(
+    work: Callable[[], Awaitable[T]], *, attempts: int = 8, base_delay: float = 0.005
+) -> T:
+    """Run `work` (which owns its transaction) again on serialization failures and deadlocks,
+    so they never reach the client."""
+    for attempt in range(attempts):
+        try:
+            return await work()
+        except (OperationalError, TransactionManagementError) as error:
+            if attempt == attempts - 1 or not _is_retryable(error):
+                raise
+            log.info("retrying after transient database error: %s", error)
+            await asyncio.sleep(base_delay * (2**attempt))
+    raise AssertionError("unreachable")
+
+
+def __getattr__(name: str) -> Any:
+    # `TORTOISE_ORM` for Tortoise's own command line (makemigrations).
+    if name == "TORTOISE_ORM":
+        from app.settings import get_settings
+
+        return tortoise_config(get_settings())
+    raise AttributeError(name)

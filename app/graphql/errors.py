@@ -1,0 +1,111 @@
+"""The one place where failures become what clients see.
+
+- Expected business failures (DomainError) become `userErrors` on the mutation payload.
+- Access failures become top-level errors with `extensions.code`.
+- Malformed or over-limit documents get GRAPHQL_VALIDATION_FAILED / QUERY_TOO_COMPLEX.
+- Anything else is masked as INTERNAL_SERVER_ERROR and logged with the request id.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from app.core.errors import AccessError, DomainError, DomainErrors, ErrorCode
+
+log = logging.getLogger("app.errors")
+
+ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
+
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+PRE_EXECUTION_CODES = frozenset({VALIDATION_FAILED, QUERY_TOO_COMPLEX})
+
+
+@strawberry.type(description="An expected failure: `field` is the path of the input at fault.")
+class UserError:
+    code: ErrorCodeEnum  # type: ignore[valid-type]
+    field: list[str] | None
+    message: str
+
+    @classmethod
+    def of(cls, error: DomainError) -> UserError:
+        return cls(code=ErrorCode(error.code), field=error.field, message=error.message)
+
+
+def user_errors_of(error: DomainError | DomainErrors) -> list[UserError]:
+    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    return [UserError.of(e) for e in errors]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def returns_user_errors(
+    payload: Callable[..., R],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Decorate a mutation resolver: a DomainError it raises becomes
+    `payload(user_errors=[...])` instead of a top-level error."""
+
+    def decorate(resolver: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(resolver)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await resolver(*args, **kwargs)
+            except (DomainError, DomainErrors) as error:
+                return payload(user_errors=user_errors_of(error))
+
+        wrapper.__signature__ = inspect.signature(resolver)  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+# graphql-core's parser says so when the token limit cuts a document short.
+_TOKEN_LIMIT_MESSAGE = "Document contains more than"
+
+
+def classify(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
+    """The JSON a client sees for `error`."""
+    original = error.original_error
+    extensions = dict(error.extensions or {})
+    message = error.message
+    if isinstance(original, AccessError):
+        extensions["code"] = original.code
+        message = original.message
+    elif isinstance(original, DomainError):
+        extensions["code"] = str(original.code.value)
+        message = original.message
+        if original.field:
+            extensions["field"] = original.field
+    elif "code" in extensions:
+        pass
+    elif original is None and error.path is None:
+        is_token_limit = _TOKEN_LIMIT_MESSAGE in message
+        extensions["code"] = QUERY_TOO_COMPLEX if is_token_limit else VALIDATION_FAILED
+    else:
+        log.error(
+            "unexpected error in %s",
+            ".".join(str(p) for p in error.path or []) or "operation",
+            exc_info=original or error,
+        )
+        extensions = {"code": INTERNAL}
+        message = "Internal server error."
+    if request_id and extensions.get("code") == INTERNAL:
+        extensions["requestId"] = request_id
+    formatted: dict[str, Any] = {"message": message, "extensions": extensions}
+    if error.locations:
+        formatted["locations"] = [
+            {"line": loc.line, "column": loc.column} for loc in error.locations
+        ]
+    if error.path:
+        formatted["path"] = error.path
+    return formatted

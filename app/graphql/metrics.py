@@ -1,0 +1,57 @@
+"""Prometheus request counts and latency histograms per GraphQL operation name."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from strawberry.extensions import SchemaExtension
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+OPERATIONS = Counter(
+    "graphql_operations_total",
+    "GraphQL operations by name and outcome.",
+    ["operation", "outcome"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "graphql_operation_duration_seconds",
+    "Time to answer a GraphQL operation.",
+    ["operation"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+
+# Operation names come from clients: keep the label set bounded.
+_MAX_NAMES = 200
+_seen_names: set[str] = set()
+
+
+def _label(name: str | None) -> str:
+    if not name:
+        return "anonymous"
+    name = name[:64]
+    if name in _seen_names:
+        return name
+    if len(_seen_names) >= _MAX_NAMES:
+        return "other"
+    _seen_names.add(name)
+    return name
+
+
+class OperationMetrics(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        try:
+            name = context.operation_name
+        except RuntimeError:
+            name = None
+        label = _label(name)
+        result = context.result
+        outcome = "error" if (context.pre_execution_errors or (result and result.errors)) else "ok"
+        OPERATIONS.labels(label, outcome).inc()
+        LATENCY.labels(label).observe(time.perf_counter() - started)

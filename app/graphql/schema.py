@@ -1,0 +1,60 @@
+"""The schema, composed from each feature's `Query`, `Mutation` and `Subscription`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from app.features import feature_modules
+from app.graphql.limits import limit_extensions
+from app.graphql.metrics import OperationMetrics
+from app.graphql.node import Node, NodeQuery
+from app.graphql.viewer import ViewerQuery
+from app.settings import Settings
+
+PARSE_CACHE_SIZE = 1_000
+VALIDATION_CACHE_SIZE = 1_000
+
+
+def _collect(kind: str, name: str) -> tuple[type, ...]:
+    return tuple(getattr(m, name) for m in feature_modules(kind) if hasattr(m, name))
+
+
+class AppSchema(strawberry.Schema):
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        # Errors are classified, masked and logged once, in app.graphql.errors.classify.
+        return None
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    query = merge_types("Query", (NodeQuery, ViewerQuery, *_collect("queries", "Query")))
+    mutations = _collect("mutations", "Mutation")
+    subscriptions = _collect("subscriptions", "Subscription")
+    extensions: list[Any] = [
+        lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+        *limit_extensions(settings),
+        OperationMetrics,
+    ]
+    if settings.is_production:
+        extensions.append(DisableIntrospection)
+    return AppSchema(
+        query=query,
+        mutation=merge_types("Mutation", mutations) if mutations else None,
+        subscription=merge_types("Subscription", subscriptions) if subscriptions else None,
+        types=[Node],
+        extensions=extensions,
+        config=StrawberryConfig(
+            disable_field_suggestions=settings.is_production,
+            relay_max_results=settings.max_page_size,
+        ),
+    )
+
+
+def schema_sdl() -> str:
+    """The SDL that `schema.graphql` holds (the same in every environment)."""
+    return build_schema(Settings(app_env="development")).as_str() + "\n"

@@ -1,0 +1,71 @@
+"""The HTTP and WebSocket endpoint: strawberry's ASGI view with our context, error
+format and status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import BaseSchema
+from strawberry.types import ExecutionResult
+
+from app.core.logging import request_id_var
+from app.graphql.context import Context
+from app.graphql.errors import PRE_EXECUTION_CODES, classify
+from app.settings import Settings
+
+
+class GraphQLView(GraphQL):
+    def __init__(self, schema: BaseSchema, *, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.app_env == "development" else None,
+            allow_queries_via_get=True,
+        )
+        self.settings = settings
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        return Context(
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            settings=self.settings,
+            request_id=request_id_var.get() or "-",
+        )
+
+    async def process_result(
+        self, request: Request | WebSocket, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            request_id = request_id_var.get()
+            data["errors"] = [classify(e, request_id) for e in result.errors]  # type: ignore[typeddict-item]
+        if result.extensions:
+            data["extensions"] = result.extensions
+        return data
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if isinstance(response_data, dict) and _rejected_before_execution(response_data):
+            response.status_code = 400
+        return response
+
+
+def _rejected_before_execution(data: GraphQLHTTPResponse) -> bool:
+    errors: list[dict[str, Any]] = data.get("errors") or []  # type: ignore[assignment]
+    return (
+        data.get("data") is None
+        and bool(errors)
+        and all(e.get("extensions", {}).get("code") in PRE_EXECUTION_CODES for e in errors)
+    )
+
+
+__all__ = ["GraphQLError", "GraphQLView"]

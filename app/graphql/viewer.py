@@ -1,0 +1,35 @@
+"""`viewer`: the signed-in customer. Its type joins each feature's `ViewerFields`
+(profile from accounts, balance from the ledger, ...), all resolved on the User row."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.tools import merge_types
+
+from app.accounts.models import User
+from app.accounts.service import get_active_user
+from app.core.errors import Unauthenticated
+from app.features import feature_modules
+from app.graphql.context import Info
+from app.graphql.permissions import IsCustomer
+
+Viewer = merge_types(
+    "Viewer",
+    tuple(m.ViewerFields for m in feature_modules("types") if hasattr(m, "ViewerFields")),
+)
+
+
+async def load_viewer(info: Info) -> User:
+    principal = info.context.principal
+    assert principal is not None
+    user = await get_active_user(principal.subject_id)
+    if user is None:
+        raise Unauthenticated("This account no longer exists.")
+    return user
+
+
+@strawberry.type
+class ViewerQuery:
+    @strawberry.field(permission_classes=[IsCustomer], description="The signed-in customer.")
+    async def viewer(self, info: Info) -> Viewer:  # type: ignore[valid-type]
+        return await load_viewer(info)

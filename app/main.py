@@ -1,0 +1,91 @@
+"""`create_app(settings)`: the Starlette application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from app import db
+from app.core.logging import configure_logging
+from app.features import feature_modules
+from app.graphql.metrics import REGISTRY
+from app.graphql.schema import build_schema
+from app.graphql.view import GraphQLView
+from app.middleware import RequestContextMiddleware
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await db.ping()
+    except Exception:  # any failure means "not ready", never a 500
+        log.warning("readiness check failed", exc_info=True)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
+    """The ASGI app. With `manage_db`, its lifespan opens and closes the database
+    (tests open it themselves)."""
+    settings = settings or get_settings()
+    configure_logging(json_logs=settings.is_production, level=settings.log_level)
+    graphql = GraphQLView(build_schema(settings), settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_db:
+            await db.init_db(settings)
+        try:
+            yield
+        finally:
+            if manage_db:
+                await db.close_db()
+
+    feature_routes: list[BaseRoute] = [
+        route for module in feature_modules("routes") for route in module.routes(settings)
+    ]
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *feature_routes,
+    ]
+    middleware = [
+        Middleware(
+            RequestContextMiddleware,
+            production=settings.is_production,
+            max_body_bytes=settings.max_body_bytes,
+        ),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Request-Id"],
+            max_age=600,
+        ),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.settings = settings
+    return app

@@ -1,0 +1,71 @@
+"""Every setting of the service, read once from the environment (see README)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEVELOPMENT_JWT_SECRET = "development-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    app_env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite://var/app.db"
+    db_pool_min: int = Field(default=1, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    db_statement_timeout_ms: int = Field(default=5_000, ge=0)
+    redis_url: str | None = None
+
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    jwt_issuer: str = "cashback"
+    jwt_audience: str = "cashback-api"
+    jwt_private_key_file: str | None = None
+    jwt_public_key_file: str | None = None
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=60)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600)
+    partner_token_ttl_seconds: int = Field(default=3600, ge=60)
+
+    # Comma-separated in the environment: CORS_ORIGINS=https://a.example,https://b.example
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_query_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2_000
+    max_page_size: int = 100
+    max_body_bytes: int = 1_000_000
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        if self.is_production and not self.jwt_private_key_file:
+            if self.jwt_secret == DEVELOPMENT_JWT_SECRET:
+                raise ValueError("JWT_SECRET must be set in production (the default is public)")
+            if len(self.jwt_secret.encode()) < 32:
+                raise ValueError("JWT_SECRET must be at least 32 bytes in production")
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
