@@ -85,10 +85,19 @@ async def database(request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
 
 async def _truncate_all() -> None:
     conn = get_connection("default")
-    tables = [model._meta.db_table for app in Tortoise.apps.values() for model in app.values()]
+    models = [model._meta.db_table for app in Tortoise.apps.values() for model in app.values()]
     if app_db.dialect() == "postgres":
-        await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        _, rows = await conn.execute_query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+        existing = {row["tablename"] for row in rows}
+        tables = [f'"{t}"' for t in models if t in existing]
+        if tables:
+            await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     else:
+        _, rows = await conn.execute_query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        existing = {row["name"] for row in rows}
+        tables = [t for t in models if t in existing]
         await conn.execute_script(
             "PRAGMA foreign_keys=OFF;"
             + "".join(f'DELETE FROM "{t}";' for t in tables)
