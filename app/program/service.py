@@ -1,0 +1,135 @@
+"""Program settings: read by every money path, changed by admins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.core import clock
+from app.core.errors import CurrencyMismatch, DomainError, DomainErrors, InvalidInput
+from app.core.money import Money, is_known_currency
+from app.program.models import ProgramSettings, TermsVersion
+
+DEFAULT_TERMS = (
+    "Cashback is credited on what you pay with money, pending until the return period ends, "
+    "and can be spent for a year after it becomes available."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    currency_code: str
+    pending_days: int
+    credit_validity_days: int
+    max_redemption_share: Decimal
+    minimum_redemption: Money
+    terms: str
+    terms_version: int
+
+
+async def _settings_row() -> ProgramSettings:
+    row = await ProgramSettings.get_or_none(id=1)
+    if row is not None:
+        return row
+    try:
+        async with in_transaction():
+            row = await ProgramSettings.create(id=1, updated_at=clock.now())
+            await TermsVersion.create(version=1, text=DEFAULT_TERMS, created_at=clock.now())
+            return row
+    except IntegrityError:  # made at the same moment by another request
+        return await ProgramSettings.get(id=1)
+
+
+async def get_program() -> Program:
+    row = await _settings_row()
+    terms = await TermsVersion.get_or_none(version=row.terms_version)
+    return Program(
+        currency_code=row.currency_code,
+        pending_days=row.pending_days,
+        credit_validity_days=row.credit_validity_days,
+        # The same text on every database: 0.5, not 0.5000.
+        max_redemption_share=_plain(Decimal(row.max_redemption_share)),
+        minimum_redemption=Money.from_minor(row.minimum_redemption_minor, row.currency_code),
+        terms=terms.text if terms else DEFAULT_TERMS,
+        terms_version=row.terms_version,
+    )
+
+
+async def update_program(
+    *,
+    currency_code: str | None = None,
+    pending_days: int | None = None,
+    credit_validity_days: int | None = None,
+    max_redemption_share: Decimal | None = None,
+    minimum_redemption: tuple[Decimal, str] | None = None,
+    terms: str | None = None,
+) -> Program:
+    """Change the settings given; a change of the terms text becomes a new terms version."""
+    await _settings_row()
+    errors: list[DomainError] = []
+    async with in_transaction():
+        row = await ProgramSettings.select_for_update().get(id=1)
+        currency = row.currency_code
+        if currency_code is not None:
+            if not is_known_currency(currency_code):
+                errors.append(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
+            else:
+                currency = currency_code
+        if pending_days is not None and not 0 <= pending_days <= 365:
+            errors.append(InvalidInput("Between 0 and 365 days.", field=["input", "pendingDays"]))
+        if credit_validity_days is not None and not 1 <= credit_validity_days <= 3650:
+            errors.append(
+                InvalidInput("Between 1 and 3650 days.", field=["input", "creditValidityDays"])
+            )
+        if max_redemption_share is not None and not _is_share(max_redemption_share):
+            errors.append(
+                InvalidInput(
+                    "A share above 0 and at most 1, with at most 4 decimals.",
+                    field=["input", "maxRedemptionShare"],
+                )
+            )
+        minimum_minor = row.minimum_redemption_minor
+        if minimum_redemption is not None:
+            amount, amount_currency = minimum_redemption
+            try:
+                if amount_currency != currency:
+                    raise CurrencyMismatch("Use the program's currency.")
+                minimum_minor = Money.parse(amount, currency).minor
+            except DomainError as error:
+                errors.append(error.at("input", "minimumRedemption"))
+        if terms is not None and not terms.strip():
+            errors.append(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
+        if errors:
+            raise DomainErrors(errors)
+
+        row.currency_code = currency
+        row.minimum_redemption_minor = minimum_minor
+        if pending_days is not None:
+            row.pending_days = pending_days
+        if credit_validity_days is not None:
+            row.credit_validity_days = credit_validity_days
+        if max_redemption_share is not None:
+            row.max_redemption_share = max_redemption_share
+        current = await TermsVersion.get_or_none(version=row.terms_version)
+        if terms is not None and (current is None or current.text != terms.strip()):
+            row.terms_version += 1
+            await TermsVersion.create(
+                version=row.terms_version, text=terms.strip(), created_at=clock.now()
+            )
+        row.updated_at = clock.now()
+        await row.save()
+    return await get_program()
+
+
+def _plain(value: Decimal) -> Decimal:
+    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+
+
+def _is_share(value: Decimal) -> bool:
+    try:
+        return Decimal(0) < value <= Decimal(1) and value == value.quantize(Decimal("0.0001"))
+    except InvalidOperation:
+        return False

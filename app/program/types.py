@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+
+from app.graphql.errors import UserError
+from app.graphql.scalars import Money, MoneyInput
+from app.program.service import Program as ProgramValue
+
+
+@strawberry.type(description="The program's settings and terms.")
+class Program:
+    currency_code: str
+    pending_days: int = strawberry.field(description="Days a new credit stays pending.")
+    credit_validity_days: int = strawberry.field(
+        description="Days a credit can be spent once available."
+    )
+    max_redemption_share: Decimal = strawberry.field(
+        description="The largest share of an order that credits may pay."
+    )
+    minimum_redemption: Money
+    terms: str
+    terms_version: int
+
+    @classmethod
+    def of(cls, program: ProgramValue) -> Program:
+        return cls(
+            currency_code=program.currency_code,
+            pending_days=program.pending_days,
+            credit_validity_days=program.credit_validity_days,
+            max_redemption_share=program.max_redemption_share,
+            minimum_redemption=Money.of(program.minimum_redemption),
+            terms=program.terms,
+            terms_version=program.terms_version,
+        )
+
+
+@strawberry.input
+class UpdateProgramInput:
+    currency_code: str | None = None
+    pending_days: int | None = None
+    credit_validity_days: int | None = None
+    max_redemption_share: Decimal | None = None
+    minimum_redemption: MoneyInput | None = None
+    terms: str | None = None
+
+
+@strawberry.type
+class UpdateProgramPayload:
+    program: Program | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
