@@ -42,7 +42,6 @@ NOT_YET_BUILT = {
     "CreateStore",
     "UpsertProducts",
     "CreateCashbackRule",
-    "UpdateProgram",
     "RecordPurchase",
     "RecordPurchases",
     "RefundPurchase",
