@@ -3,6 +3,7 @@ format and status codes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from graphql import GraphQLError
@@ -10,13 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
 from app.core.logging import request_id_var
 from app.graphql.context import Context
 from app.graphql.errors import PRE_EXECUTION_CODES, classify
+from app.graphql.persisted_queries import NOT_FOUND, PersistedQueries, PersistedQueryError
 from app.settings import Settings
 
 
@@ -28,6 +30,40 @@ class GraphQLView(GraphQL):
             allow_queries_via_get=True,
         )
         self.settings = settings
+        self.persisted_queries = PersistedQueries()
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with only a persisted query hash is an operation, not a visit to the IDE.
+        return super().should_render_graphql_ide(request) and (
+            request.query_params.get("extensions") is None
+        )
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        persisted = (request_data.extensions or {}).get("persistedQuery")
+        if isinstance(persisted, dict):
+            try:
+                query = self.persisted_queries.resolve(request_data.query, persisted)
+            except PersistedQueryError as error:
+                return ExecutionResult(data=None, errors=[error.error])
+            if query is None:
+                return ExecutionResult(data=None, errors=[NOT_FOUND])
+            request_data = replace(request_data, query=query)
+        return await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
