@@ -41,6 +41,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         access_log=not settings.is_production,
         log_level=settings.log_level.lower(),
+        # uvicorn logs through our handlers: JSON in production, with request ids.
+        log_config=None,
     )
     return 0
 
