@@ -1,0 +1,50 @@
+"""Keyset pages do not shift when rows are inserted in front of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.accounts.models import User
+from app.core.errors import InvalidInput
+from app.core.pagination import keyset_page
+from tests.factories import make_customer
+
+
+async def test_pages_stay_stable_when_newer_rows_arrive(db) -> None:
+    for _ in range(5):
+        await make_customer()
+    first = await keyset_page(User.all(), first=2, after=None)
+    assert first.has_next_page
+    seen = [u.id for u in first.items]
+    await make_customer()  # newest first: lands before the first page
+    second = await keyset_page(User.all(), first=2, after=first.end_cursor)
+    third = await keyset_page(User.all(), first=2, after=second.end_cursor)
+    seen += [u.id for u in second.items] + [u.id for u in third.items]
+    assert len(seen) == len(set(seen)) == 5
+    assert seen == sorted(seen, reverse=True)
+    assert not third.has_next_page
+
+
+async def test_pages_can_follow_a_compound_order(db) -> None:
+    for name in ["b", "a", "b", "c", "a"]:
+        await make_customer(display_name=name)
+    order = ("display_name", "-id")
+    collected, after = [], None
+    while True:
+        page = await keyset_page(User.all(), first=2, after=after, order_by=order)
+        collected += [(u.display_name, u.id) for u in page.items]
+        if not page.has_next_page:
+            break
+        after = page.end_cursor
+    assert collected == sorted(collected, key=lambda r: (r[0], -r[1]))
+    assert len(collected) == 5
+
+
+async def test_first_is_capped_and_a_bad_cursor_is_refused(db) -> None:
+    await make_customer()
+    page = await keyset_page(User.all(), first=10_000, after=None)
+    assert len(page.items) == 1
+    with pytest.raises(InvalidInput):
+        await keyset_page(User.all(), first=2, after="not-a-cursor")
+    with pytest.raises(InvalidInput):
+        await keyset_page(User.all(), first=-1, after=None)
