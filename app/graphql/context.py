@@ -29,8 +29,9 @@ class Context:
     response: Response | None
     settings: Settings
     request_id: str
-    # Set from the WebSocket's connection_init payload, where headers cannot be sent.
-    authorization: str | None = None
+    # The WebSocket's connection_init payload ({"Authorization": "Bearer …"}): browsers
+    # cannot send headers on a WebSocket.
+    connection_params: dict[str, Any] | None = None
     _principal: Any = field(default=_UNSET, repr=False)
     _loaders: dict[Callable[..., Any], DataLoader[Any, Any]] = field(default_factory=dict)
 
@@ -44,7 +45,8 @@ class Context:
         """The caller, or None when no token was sent. A token that is sent but not
         valid is an error, never silently anonymous."""
         if self._principal is _UNSET:
-            header = self.authorization or self.request.headers.get("authorization")
+            params = self.connection_params if isinstance(self.connection_params, dict) else {}
+            header = params.get("Authorization") or self.request.headers.get("authorization")
             if not header:
                 self._principal = None
             else:
