@@ -1,28 +1,157 @@
-"""Accounts use cases. No GraphQL here: keyword-only arguments, domain errors."""
+"""Accounts use cases: customers and admins, their profiles and consents, sign-up and
+sign-in, sessions (refresh-token families) and sign-out. No GraphQL here: keyword-only
+arguments, domain errors."""
 
 from __future__ import annotations
 
+import re
 import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Final
 
 from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from app.accounts.models import Role, User
-from app.accounts.passwords import hash_password
+from app.accounts.models import ConsentChange, RefreshToken, Role, Session, SessionEnd, User
+from app.accounts.password_policy import password_problem
+from app.accounts.passwords import hash_password, needs_rehash, verify_password
+from app.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from app.core import clock
-from app.core.errors import InvalidInput
+from app.core.errors import (
+    DomainError,
+    DomainErrors,
+    ErrorCode,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
+from app.core.pagination import Page, keyset_page
+from app.settings import Settings
+from app.throttling import service as throttling
 
 # No 0/O, 1/I/L: a cashier types these from a phone screen.
 MEMBER_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 MEMBER_CODE_LENGTH = 8
+REFERRAL_CODE_LENGTH = 8
+
+# Sign-in failures: per account and per client address, 10 in 15 minutes; and, whatever
+# the addresses, never more than 100 in an hour on one account.
+SIGN_IN_WINDOW = timedelta(minutes=15)
+SIGN_IN_LIMIT = 10
+SIGN_IN_ACCOUNT_HOURLY_WINDOW = timedelta(hours=1)
+SIGN_IN_ACCOUNT_HOURLY_LIMIT = 100
+# Wrong current passwords when changing it.
+PASSWORD_CHECK_WINDOW = timedelta(minutes=15)
+PASSWORD_CHECK_LIMIT = 10
+
+MAX_DISPLAY_NAME = 100
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f.][^@\s\x00-\x1f]*\.[^@\s\x00-\x1f.]+$")
+_LOCALE = re.compile(r"^([A-Za-z]{2,3})(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|\d{3}))?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class _Keep:
+    """The value of an optional argument that was not given: leave the field as it is."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Final = _Keep()
+
+
+# --- Errors ------------------------------------------------------------------------------
+
+
+class EmailTaken(DomainError):
+    code = ErrorCode.EMAIL_TAKEN
+    default_message = "An account with this email already exists."
+
+
+class InvalidEmail(InvalidInput):
+    code = ErrorCode.INVALID_EMAIL
+    default_message = "This is not a valid email address."
+
+
+class WeakPassword(InvalidInput):
+    code = ErrorCode.WEAK_PASSWORD
+    default_message = "Choose a stronger password."
+
+
+class TermsNotAccepted(DomainError):
+    code = ErrorCode.TERMS_NOT_ACCEPTED
+    default_message = "Accept the program's terms to sign up."
+
+
+class UnknownReferralCode(DomainError):
+    code = ErrorCode.UNKNOWN_REFERRAL_CODE
+    default_message = "No member has this referral code."
+
+
+class InvalidCredentials(DomainError):
+    code = ErrorCode.INVALID_CREDENTIALS
+    default_message = "The email or the password is not right."
+
+
+class InvalidRefreshToken(DomainError):
+    code = ErrorCode.INVALID_REFRESH_TOKEN
+    default_message = "This refresh token is not valid; sign in again."
+
+
+class RefreshTokenReused(DomainError):
+    code = ErrorCode.REFRESH_TOKEN_REUSED
+    default_message = (
+        "This refresh token was already used, so the session has been ended; sign in again."
+    )
+
+
+class InvalidPassword(DomainError):
+    code = ErrorCode.INVALID_PASSWORD
+    default_message = "The current password is not right."
+
+
+# --- Values ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Where a request comes from (recorded on the sessions it starts)."""
+
+    address: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """What a client keeps after signing in: the tokens and when they expire."""
+
+    session_id: int
+    user_id: int
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str
+    refresh_token_expires_at: datetime
+
+
+# --- Lookups -----------------------------------------------------------------------------
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def _random_code(length: int) -> str:
+    return "".join(secrets.choice(MEMBER_CODE_ALPHABET) for _ in range(length))
+
+
 def new_member_code() -> str:
-    return "".join(secrets.choice(MEMBER_CODE_ALPHABET) for _ in range(MEMBER_CODE_LENGTH))
+    return _random_code(MEMBER_CODE_LENGTH)
+
+
+def new_referral_code() -> str:
+    return _random_code(REFERRAL_CODE_LENGTH)
 
 
 async def get_active_user(user_id: int) -> User | None:
@@ -43,49 +172,520 @@ async def find_customer(
     return None
 
 
+async def invited_counts(user_ids: list[int]) -> dict[int, int]:
+    """How many customers signed up with each user's referral code."""
+    rows = await (
+        User.filter(referred_by_id__in=user_ids)
+        .annotate(invited=Count("id"))
+        .group_by("referred_by_id")
+        .values_list("referred_by_id", "invited")
+    )
+    return {int(referrer): int(invited) for referrer, invited in rows}
+
+
+# --- Validation --------------------------------------------------------------------------
+
+
+def clean_email(email: str, *, field: list[str]) -> str:
+    normalized = normalize_email(email)
+    if len(normalized) > 254 or not _EMAIL.match(normalized):
+        raise InvalidEmail(field=field)
+    return normalized
+
+
+def clean_display_name(name: str, *, field: list[str]) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise InvalidInput("The name must not be empty.", field=field)
+    if len(cleaned) > MAX_DISPLAY_NAME:
+        raise InvalidInput(f"At most {MAX_DISPLAY_NAME} characters.", field=field)
+    if _CONTROL.search(cleaned):
+        raise InvalidInput("The name has characters that cannot be shown.", field=field)
+    return cleaned
+
+
+def clean_birth_date(birth_date: date | None, *, field: list[str]) -> date | None:
+    if birth_date is None:
+        return None
+    today = clock.now().date()
+    if birth_date > today:
+        raise InvalidInput("The birth date is in the future.", field=field)
+    if birth_date.year < today.year - 130:
+        raise InvalidInput("The birth date is not plausible.", field=field)
+    return birth_date
+
+
+def clean_locale(locale: str | None, *, field: list[str]) -> str | None:
+    """A BCP 47 language tag in its usual case (`pt-BR`, `zh-Hant-TW`); empty clears it."""
+    if locale is None or not locale.strip():
+        return None
+    match = _LOCALE.match(locale.strip().replace("_", "-"))
+    if match is None:
+        raise InvalidInput("Use a language tag such as en-US or pt-BR.", field=field)
+    language, script, region = match.groups()
+    tag = language.lower()
+    if script:
+        tag += "-" + script[1:].title()
+    if region:
+        tag += "-" + region[1:].upper()
+    return tag
+
+
+def check_password(
+    password: str, *, field: list[str], email: str | None = None, display_name: str | None = None
+) -> None:
+    problem = password_problem(password, email=email, display_name=display_name)
+    if problem:
+        raise WeakPassword(problem, field=field)
+
+
+# --- Creating users ----------------------------------------------------------------------
+
+
 async def create_user(
     *,
     email: str,
     password: str,
     display_name: str,
     role: Role = Role.CUSTOMER,
-    **profile: object,
+    **profile: Any,
 ) -> User:
-    """A new user with a fresh member code (drawn again on the rare collision)."""
+    """A new user with fresh member and referral codes (drawn again on the rare collision).
+    EmailTaken when the email is in use. Checks nothing else: callers validate."""
     password_hash = await hash_password(password)
+    normalized = normalize_email(email)
     now = clock.now()
     for _ in range(5):
         try:
             async with in_transaction():
                 return await User.create(
-                    email=normalize_email(email),
+                    email=normalized,
                     password_hash=password_hash,
                     display_name=display_name,
                     role=role,
                     member_code=new_member_code(),
+                    referral_code=new_referral_code(),
                     created_at=now,
                     updated_at=now,
                     **profile,
                 )
         except IntegrityError:
-            if await User.exists(email=normalize_email(email)):
-                raise
+            if await User.exists(email=normalized):
+                raise EmailTaken(field=["input", "email"]) from None
     raise InvalidInput("Could not allocate a member code.")
 
 
 async def create_admin(*, email: str, password: str) -> tuple[User, bool]:
     """The admin with this email, made if missing; an existing user becomes admin.
     Returns the user and whether it was created."""
-    if len(password) < 10:
-        raise InvalidInput("The password must have at least 10 characters.", field=["password"])
-    existing = await User.get_or_none(email=normalize_email(email))
+    normalized = clean_email(email, field=["email"])
+    check_password(password, field=["password"], email=normalized)
+    existing = await User.get_or_none(email=normalized)
     if existing is not None:
         existing.role = Role.ADMIN
         existing.password_hash = await hash_password(password)
-        existing.updated_at = clock.now()
-        await existing.save(update_fields=["role", "password_hash", "updated_at"])
+        existing.updated_at = existing.password_changed_at = clock.now()
+        await existing.save(
+            update_fields=["role", "password_hash", "updated_at", "password_changed_at"]
+        )
+        await end_all_sessions(user_id=existing.id, reason=SessionEnd.PASSWORD_CHANGED)
         return existing, False
     user = await create_user(
-        email=email, password=password, display_name="Administrator", role=Role.ADMIN
+        email=normalized, password=password, display_name="Administrator", role=Role.ADMIN
     )
     return user, True
+
+
+async def sign_up(
+    *,
+    settings: Settings,
+    email: str,
+    password: str,
+    display_name: str,
+    accept_terms: bool,
+    birth_date: date | None = None,
+    locale: str | None = None,
+    referral_code: str | None = None,
+    consent_personalization: bool = False,
+    consent_marketing: bool = False,
+    client: Client = Client(),
+) -> IssuedSession:
+    """A new customer, signed in at once. Every input problem is reported together."""
+    from app.program.service import get_program
+
+    errors: list[DomainError] = []
+    fields: dict[str, Any] = {}
+
+    def attempt(name: str, check: Any) -> None:
+        try:
+            fields[name] = check()
+        except DomainError as error:
+            errors.append(error)
+
+    attempt("email", lambda: clean_email(email, field=["input", "email"]))
+    attempt(
+        "display_name", lambda: clean_display_name(display_name, field=["input", "displayName"])
+    )
+    attempt("birth_date", lambda: clean_birth_date(birth_date, field=["input", "birthDate"]))
+    attempt("locale", lambda: clean_locale(locale, field=["input", "locale"]))
+    attempt(
+        "password",
+        lambda: check_password(
+            password,
+            field=["input", "password"],
+            email=fields.get("email", email),
+            display_name=fields.get("display_name", display_name),
+        ),
+    )
+    if not accept_terms:
+        errors.append(TermsNotAccepted(field=["input", "acceptTerms"]))
+    referrer: User | None = None
+    code = (referral_code or "").strip().upper()
+    if code:
+        referrer = await User.get_or_none(referral_code=code, deleted_at=None, role=Role.CUSTOMER)
+        if referrer is None:
+            errors.append(UnknownReferralCode(field=["input", "referralCode"]))
+    if "email" in fields and await User.exists(email=fields["email"]):
+        errors.append(EmailTaken(field=["input", "email"]))
+    if errors:
+        raise DomainErrors(errors)
+
+    program = await get_program()
+    now = clock.now()
+    user = await create_user(
+        email=fields["email"],
+        password=password,
+        display_name=fields["display_name"],
+        birth_date=fields["birth_date"],
+        locale=fields["locale"],
+        terms_version=program.terms_version,
+        referral_code_used=code or None,
+        referred_by_id=referrer.id if referrer else None,
+        consent_personalization=consent_personalization,
+        consent_marketing=consent_marketing,
+        consents_updated_at=now,
+        password_changed_at=now,
+    )
+    await ConsentChange.create(
+        user_id=user.id,
+        personalization=consent_personalization,
+        marketing=consent_marketing,
+        source="SIGN_UP",
+        changed_at=now,
+    )
+    return await start_session(settings=settings, user=user, client=client)
+
+
+# --- Signing in and sessions -------------------------------------------------------------
+
+
+def _sign_in_limits(email: str, address: str | None) -> list[tuple[str, timedelta, int]]:
+    return [
+        (f"sign-in:account:{email}", SIGN_IN_WINDOW, SIGN_IN_LIMIT),
+        (f"sign-in:address:{address or 'unknown'}", SIGN_IN_WINDOW, SIGN_IN_LIMIT),
+        (
+            f"sign-in:account-hourly:{email}",
+            SIGN_IN_ACCOUNT_HOURLY_WINDOW,
+            SIGN_IN_ACCOUNT_HOURLY_LIMIT,
+        ),
+    ]
+
+
+async def _reserve(limits: list[tuple[str, timedelta, int]], message: str) -> list[Any]:
+    """Record one attempt on every key, all or none; RateLimited when a key is full."""
+    recorded = []
+    for key, window, limit in limits:
+        decision = await throttling.hit(key=key, window=window, limit=limit)
+        if not decision.allowed:
+            for earlier_key, earlier in recorded:
+                await throttling.undo(key=earlier_key, decision=earlier)
+            minutes = max(1, -(-decision.retry_after_seconds // 60))
+            raise RateLimited(
+                f"{message} Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                retry_after=decision.retry_after_seconds,
+            )
+        recorded.append((key, decision))
+    return recorded
+
+
+async def _forgive(recorded: list[Any]) -> None:
+    for key, decision in recorded:
+        await throttling.undo(key=key, decision=decision)
+
+
+async def sign_in(
+    *, settings: Settings, email: str, password: str, client: Client = Client()
+) -> IssuedSession:
+    """A new session for the user with this email and password. An unknown email and a
+    wrong password fail alike (same code, same work); failures are throttled."""
+    normalized = normalize_email(email)
+    limits = _sign_in_limits(normalized, client.address)
+    # Counted before the password is checked, so parallel guesses cannot race past the
+    # limit; a sign-in that succeeds takes its attempt back.
+    recorded = await _reserve(limits, "Too many failed sign-ins.")
+    user = await User.get_or_none(email=normalized, deleted_at=None) if normalized else None
+    if not await verify_password(user.password_hash if user else None, password):
+        raise InvalidCredentials()
+    assert user is not None
+    await _forgive(recorded)
+    await throttling.reset(key=limits[0][0])
+    if needs_rehash(user.password_hash):
+        user.password_hash = await hash_password(password)
+        await user.save(update_fields=["password_hash"])
+    return await start_session(settings=settings, user=user, client=client)
+
+
+async def start_session(*, settings: Settings, user: User, client: Client) -> IssuedSession:
+    now = clock.now()
+    refresh_token, token_hash = new_refresh_token()
+    expires = now + timedelta(seconds=settings.refresh_token_ttl_seconds)
+    async with in_transaction():
+        session = await Session.create(
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=expires,
+            user_agent=(client.user_agent or "")[:255] or None,
+            ip_address=(client.address or "")[:45] or None,
+        )
+        await RefreshToken.create(
+            session_id=session.id, token_hash=token_hash, created_at=now, expires_at=expires
+        )
+    access_token, access_expires = issue_access_token(
+        settings, user_id=user.id, role=str(user.role), session_id=session.id
+    )
+    return IssuedSession(
+        session_id=session.id,
+        user_id=user.id,
+        access_token=access_token,
+        access_token_expires_at=access_expires,
+        refresh_token=refresh_token,
+        refresh_token_expires_at=expires,
+    )
+
+
+async def _end_sessions(reason: SessionEnd, **filters: Any) -> int:
+    return await Session.filter(ended_at=None, **filters).update(
+        ended_at=clock.now(), end_reason=reason
+    )
+
+
+async def refresh_session(
+    *, settings: Settings, refresh_token: str, client: Client = Client()
+) -> IssuedSession:
+    """New tokens for a refresh token, which stops working. A refresh token presented after
+    it was exchanged ends its whole session (the family): someone else may hold it. Of
+    parallel exchanges of one token, at most one succeeds."""
+    field = ["refreshToken"]
+    now = clock.now()
+    token = await RefreshToken.get_or_none(
+        token_hash=hash_refresh_token(refresh_token)
+    ).select_related("session__user")
+    if token is None:
+        raise InvalidRefreshToken(field=field)
+    session: Session = token.session
+    if session.ended_at is not None:
+        raise InvalidRefreshToken("This session has ended; sign in again.", field=field)
+    if token.used_at is not None:
+        await _end_sessions(SessionEnd.REFRESH_TOKEN_REUSED, id=session.id)
+        raise RefreshTokenReused(field=field)
+    if token.expires_at <= now or session.user.deleted_at is not None:
+        raise InvalidRefreshToken(field=field)
+
+    new_token, new_hash = new_refresh_token()
+    expires = now + timedelta(seconds=settings.refresh_token_ttl_seconds)
+    async with in_transaction():
+        # The exchange: one conditional UPDATE, so only one of parallel requests wins.
+        claimed = await RefreshToken.filter(id=token.id, used_at=None).update(used_at=now)
+        if claimed == 1:
+            await RefreshToken.create(
+                session_id=session.id, token_hash=new_hash, created_at=now, expires_at=expires
+            )
+            live = await Session.filter(id=session.id, ended_at=None).update(
+                last_used_at=now,
+                expires_at=expires,
+                ip_address=(client.address or "")[:45] or None,
+            )
+            if live == 0:  # ended meanwhile (sign-out): undo the exchange
+                raise InvalidRefreshToken("This session has ended; sign in again.", field=field)
+    if claimed == 0:
+        await _end_sessions(SessionEnd.REFRESH_TOKEN_REUSED, id=session.id)
+        raise RefreshTokenReused(field=field)
+    user = session.user
+    access_token, access_expires = issue_access_token(
+        settings, user_id=user.id, role=str(user.role), session_id=session.id
+    )
+    return IssuedSession(
+        session_id=session.id,
+        user_id=user.id,
+        access_token=access_token,
+        access_token_expires_at=access_expires,
+        refresh_token=new_token,
+        refresh_token_expires_at=expires,
+    )
+
+
+async def sign_out(*, refresh_token: str, everywhere: bool = False) -> int:
+    """End the session of `refresh_token` (any token of the family, even an expired one),
+    or every session of its user. Returns how many sessions ended."""
+    token = await RefreshToken.get_or_none(
+        token_hash=hash_refresh_token(refresh_token)
+    ).select_related("session")
+    if token is None:
+        raise InvalidRefreshToken(field=["refreshToken"])
+    if everywhere:
+        return await end_all_sessions(
+            user_id=token.session.user_id, reason=SessionEnd.SIGNED_OUT_EVERYWHERE
+        )
+    return await _end_sessions(SessionEnd.SIGNED_OUT, id=token.session_id)
+
+
+async def end_all_sessions(
+    *, user_id: int, reason: SessionEnd, keep_session_id: int | None = None
+) -> int:
+    """End every session of the user (all their access and refresh tokens stop working),
+    except `keep_session_id`. For sign-out everywhere, password changes, account deletion."""
+    query = Session.filter(user_id=user_id, ended_at=None)
+    if keep_session_id is not None:
+        query = query.exclude(id=keep_session_id)
+    return await query.update(ended_at=clock.now(), end_reason=reason)
+
+
+async def end_session(*, user_id: int, session_id: int) -> None:
+    """End one of the user's own sessions (another device); NotFound for anyone else's."""
+    ended = await Session.filter(id=session_id, user_id=user_id, ended_at=None).update(
+        ended_at=clock.now(), end_reason=SessionEnd.SIGNED_OUT_REMOTELY
+    )
+    if ended == 0:
+        raise NotFound("No such session.", field=["id"])
+
+
+async def get_live_session(*, user_id: int, session_id: int) -> Session | None:
+    """The user's own session if it has not ended; None for anyone else's."""
+    return await Session.get_or_none(
+        id=session_id, user_id=user_id, ended_at=None, expires_at__gt=clock.now()
+    )
+
+
+async def list_live_sessions(*, user_id: int, first: int, after: str | None) -> Page[Session]:
+    """The user's sessions that have not ended, most recently used first."""
+    return await keyset_page(
+        Session.filter(user_id=user_id, ended_at=None, expires_at__gt=clock.now()),
+        first=first,
+        after=after,
+        order_by=("-last_used_at", "-id"),
+    )
+
+
+async def purge_expired_refresh_tokens(*, grace: timedelta = timedelta(days=1)) -> int:
+    """Delete refresh tokens that expired more than `grace` ago (they can no longer be
+    exchanged, so reuse detection has no use for them). For a periodic job."""
+    return await RefreshToken.filter(expires_at__lt=clock.now() - grace).delete()
+
+
+async def change_password(
+    *,
+    settings: Settings,
+    user_id: int,
+    current_password: str,
+    new_password: str,
+    client: Client = Client(),
+) -> IssuedSession:
+    """Set a new password after checking the current one. Every session ends (other
+    devices must sign in again); this device gets a new one."""
+    user = await get_active_user(user_id)
+    if user is None:
+        raise NotFound("No such account.")
+    limits = [(f"password-check:{user.id}", PASSWORD_CHECK_WINDOW, PASSWORD_CHECK_LIMIT)]
+    recorded = await _reserve(limits, "Too many wrong passwords.")
+    if not await verify_password(user.password_hash, current_password):
+        raise InvalidPassword(field=["input", "currentPassword"])
+    await _forgive(recorded)
+    check_password(
+        new_password,
+        field=["input", "newPassword"],
+        email=user.email,
+        display_name=user.display_name,
+    )
+    now = clock.now()
+    user.password_hash = await hash_password(new_password)
+    user.password_changed_at = user.updated_at = now
+    async with in_transaction():
+        await user.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
+        await end_all_sessions(user_id=user.id, reason=SessionEnd.PASSWORD_CHANGED)
+    return await start_session(settings=settings, user=user, client=client)
+
+
+# --- Profile and consents ----------------------------------------------------------------
+
+
+async def update_profile(
+    *,
+    user_id: int,
+    display_name: str | _Keep | None = KEEP,
+    birth_date: date | _Keep | None = KEEP,
+    locale: str | _Keep | None = KEEP,
+) -> User:
+    """Change the fields given. A display name cannot be removed; birth date and locale
+    are removed with None."""
+    user = await get_active_user(user_id)
+    if user is None:
+        raise NotFound("No such account.")
+    errors: list[DomainError] = []
+    changed: list[str] = []
+    try:
+        if not isinstance(display_name, _Keep):
+            if display_name is None:
+                raise InvalidInput("The name must not be empty.", field=["input", "displayName"])
+            user.display_name = clean_display_name(display_name, field=["input", "displayName"])
+            changed.append("display_name")
+    except DomainError as error:
+        errors.append(error)
+    try:
+        if not isinstance(birth_date, _Keep):
+            user.birth_date = clean_birth_date(birth_date, field=["input", "birthDate"])
+            changed.append("birth_date")
+    except DomainError as error:
+        errors.append(error)
+    try:
+        if not isinstance(locale, _Keep):
+            user.locale = clean_locale(locale, field=["input", "locale"])
+            changed.append("locale")
+    except DomainError as error:
+        errors.append(error)
+    if errors:
+        raise DomainErrors(errors)
+    if changed:
+        user.updated_at = clock.now()
+        await user.save(update_fields=[*changed, "updated_at"])
+    return user
+
+
+async def update_consents(*, user_id: int, personalization: bool, marketing: bool) -> User:
+    """Set both consents; when either changes, record when (and keep the history)."""
+    user = await get_active_user(user_id)
+    if user is None:
+        raise NotFound("No such account.")
+    if (user.consent_personalization, user.consent_marketing) == (personalization, marketing):
+        return user
+    now = clock.now()
+    user.consent_personalization = personalization
+    user.consent_marketing = marketing
+    user.consents_updated_at = user.updated_at = now
+    async with in_transaction():
+        await user.save(
+            update_fields=[
+                "consent_personalization",
+                "consent_marketing",
+                "consents_updated_at",
+                "updated_at",
+            ]
+        )
+        await ConsentChange.create(
+            user_id=user.id,
+            personalization=personalization,
+            marketing=marketing,
+            source="UPDATE",
+            changed_at=now,
+        )
+    return user

@@ -1,8 +1,16 @@
 """Access tokens: JWTs with pinned algorithms, every registered claim required, and a
-`typ` per kind so a refresh or partner token never stands in for a customer's."""
+`typ` per kind so a refresh or partner token never stands in for a customer's.
+
+A customer's or admin's access token names its session (`sid`): ending the session
+(sign-out, a reused refresh token, a password change) ends the token with it, checked
+once per request by `app.accounts.loaders.principals_alive`. Refresh tokens are not
+JWTs: they are opaque random strings, stored hashed (see `new_refresh_token`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +38,7 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     merchant_id: int | None = None
     session_id: int | None = None
+    issued_at: int | None = None
 
     @property
     def is_customer(self) -> bool:
@@ -62,6 +71,7 @@ def signing_keys(settings: Settings) -> SigningKeys:
 def _signing_keys(secret: str, private_file: str | None, public_file: str | None) -> SigningKeys:
     if private_file and public_file:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
         from cryptography.hazmat.primitives.serialization import (
             load_pem_private_key,
             load_pem_public_key,
@@ -69,7 +79,14 @@ def _signing_keys(secret: str, private_file: str | None, public_file: str | None
 
         private = load_pem_private_key(Path(private_file).read_bytes(), None)
         public = load_pem_public_key(Path(public_file).read_bytes())
-        algorithm = "EdDSA" if isinstance(private, Ed25519PrivateKey) else "RS256"
+        if isinstance(private, Ed25519PrivateKey):
+            algorithm = "EdDSA"
+        elif isinstance(private, RSAPrivateKey):
+            if private.key_size < 2048:
+                raise ValueError("RSA signing keys must have at least 2048 bits")
+            algorithm = "RS256"
+        else:
+            raise ValueError("JWT_PRIVATE_KEY_FILE must hold an Ed25519 or RSA private key")
         kid = uuid.uuid5(uuid.NAMESPACE_URL, Path(public_file).read_text()).hex
         return SigningKeys(algorithm, private, public, kid)
     return SigningKeys("HS256", secret.encode(), secret.encode())
@@ -104,15 +121,48 @@ def issue_token(
     return token, expires, token_id
 
 
-def issue_access_token(settings: Settings, *, user_id: int, role: str) -> tuple[str, datetime]:
+def issue_access_token(
+    settings: Settings, *, user_id: int, role: str, session_id: int | None = None
+) -> tuple[str, datetime]:
+    """A customer's or admin's access token; with `session_id`, it ends with that session."""
+    extra: dict[str, object] = {"role": role}
+    if session_id is not None:
+        extra["sid"] = session_id
     token, expires, _ = issue_token(
         settings,
         subject=str(user_id),
         typ=ACCESS,
         ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-        extra={"role": role},
+        extra=extra,
     )
     return token, expires
+
+
+REFRESH_TOKEN_PREFIX = "rt_"
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A refresh token (256 random bits) and the hash that is stored in its place."""
+    token = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def public_jwks(settings: Settings) -> dict[str, list[dict[str, object]]]:
+    """The JSON Web Key Set partners use to verify tokens: the public key when tokens are
+    signed with a key pair; empty with HS256 (a shared secret is never published)."""
+    keys = signing_keys(settings)
+    if keys.algorithm == "HS256":
+        return {"keys": []}
+    from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+    to_jwk = OKPAlgorithm.to_jwk if keys.algorithm == "EdDSA" else RSAAlgorithm.to_jwk
+    jwk = json.loads(to_jwk(keys.verifying_key))  # type: ignore[arg-type]
+    jwk.update({"kid": keys.key_id, "alg": keys.algorithm, "use": "sig"})
+    return {"keys": [jwk]}
 
 
 def issue_partner_token(
@@ -164,13 +214,18 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
     if not sub.isdigit():
         raise Unauthenticated("The access token is not valid.")
     typ = claims["typ"]
+    issued = claims["iat"]
+    issued_at = int(issued) if isinstance(issued, int | float) else None
     if typ == ACCESS and claims.get("role") in ("CUSTOMER", "ADMIN"):
         session = claims.get("sid")
+        if session is not None and (type(session) is not int or session <= 0):
+            raise Unauthenticated("The access token is not valid.")
         return Principal(
             kind=str(claims["role"]),
             subject_id=int(sub),
             token_id=str(claims["jti"]),
-            session_id=session if isinstance(session, int) else None,
+            session_id=session,
+            issued_at=issued_at,
         )
     if typ == PARTNER:
         scopes = frozenset(str(claims.get("scope", "")).split())
@@ -180,6 +235,7 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
             subject_id=int(sub),
             token_id=str(claims["jti"]),
             scopes=scopes,
-            merchant_id=int(merchant) if isinstance(merchant, int) else None,
+            merchant_id=merchant if type(merchant) is int else None,
+            issued_at=issued_at,
         )
     raise Unauthenticated("The access token is not valid.")

@@ -1,0 +1,64 @@
+"""Batch functions for per-request DataLoaders (`info.context.loader(fn).load(key)`)."""
+
+from __future__ import annotations
+
+from app.accounts.models import PartnerClient, Session, User
+from app.accounts.service import invited_counts
+from app.accounts.tokens import Principal
+
+
+async def principals_alive(principals: list[Principal]) -> list[bool]:
+    """Whether each caller's credentials still stand: the session its token names has not
+    ended (sign-out, reused refresh token, password change) and its user is not deleted;
+    for a partner, its client is enabled and its secret was not rotated after the token
+    was issued. At most three queries, however many callers; once per request through the
+    request's loader."""
+    users = [p for p in principals if not p.is_partner]
+    session_ids = {p.session_id for p in users if p.session_id is not None}
+    bare_user_ids = {p.subject_id for p in users if p.session_id is None}
+    partner_ids = {p.subject_id for p in principals if p.is_partner}
+
+    live_sessions: dict[int, int] = {}
+    if session_ids:
+        rows = await Session.filter(
+            id__in=session_ids, ended_at=None, user__deleted_at=None
+        ).values_list("id", "user_id")
+        live_sessions = {int(sid): int(uid) for sid, uid in rows}
+    live_users: set[int] = set()
+    if bare_user_ids:
+        live_users = set(
+            await User.filter(id__in=bare_user_ids, deleted_at=None).values_list("id", flat=True)
+        )
+    partners: dict[int, tuple[object, object]] = {}
+    if partner_ids:
+        rows = await PartnerClient.filter(id__in=partner_ids).values_list(
+            "id", "disabled_at", "secret_rotated_at"
+        )
+        partners = {int(pk): (disabled, rotated) for pk, disabled, rotated in rows}
+
+    answers = []
+    for principal in principals:
+        if principal.is_partner:
+            answers.append(_partner_alive(principal, partners.get(principal.subject_id)))
+        elif principal.session_id is not None:
+            answers.append(live_sessions.get(principal.session_id) == principal.subject_id)
+        else:
+            answers.append(principal.subject_id in live_users)
+    return answers
+
+
+def _partner_alive(principal: Principal, row: tuple[object, object] | None) -> bool:
+    if row is None:
+        # Clients are disabled, never deleted: a signed token names one that existed.
+        return True
+    disabled_at, rotated_at = row
+    if disabled_at is not None:
+        return False
+    if rotated_at is not None and principal.issued_at is not None:
+        return int(rotated_at.timestamp()) <= principal.issued_at  # type: ignore[attr-defined]
+    return True
+
+
+async def invited_count_of(user_ids: list[int]) -> list[int]:
+    counts = await invited_counts(user_ids)
+    return [counts.get(user_id, 0) for user_id in user_ids]
