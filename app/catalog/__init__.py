@@ -1,0 +1,1 @@
+"""The catalogue: merchants, their stores (online or in store) and their products."""

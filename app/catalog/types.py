@@ -1,0 +1,184 @@
+"""Strawberry types of the catalogue. Other features show merchants and stores with these
+types (and the loaders in app/catalog/loaders.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from app.catalog import loaders, service
+from app.catalog.models import Channel as ChannelValue
+from app.catalog.models import Merchant as MerchantRow
+from app.catalog.models import Product as ProductRow
+from app.catalog.models import Store as StoreRow
+from app.core.ids import encode_id
+from app.graphql.context import Context, Info
+from app.graphql.errors import UserError
+from app.graphql.node import Node, node_fetcher
+from app.graphql.scalars import Connection, Money, MoneyInput
+
+Channel = strawberry.enum(ChannelValue, name="Channel", description="Where a purchase happens.")
+
+
+@strawberry.type(description="A brand in the program.")
+class Merchant(Node):
+    name: str
+    logo_url: str | None
+    cashback_percent: Decimal = strawberry.field(
+        description="The percent every purchase at this merchant earns at least (5.5 = 5.5 %)."
+    )
+    created_at: datetime
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, row: MerchantRow) -> Merchant:
+        return cls(
+            id=strawberry.ID(encode_id("Merchant", row.id)),
+            name=row.name,
+            logo_url=row.logo_url,
+            cashback_percent=service.plain_percent(row.cashback_percent),
+            created_at=row.created_at,
+            pk=row.id,
+        )
+
+    @strawberry.field(description="The merchant's stores, online and in store.")
+    async def stores(self, info: Info) -> list[Store]:
+        rows = await info.context.loader(loaders.stores_by_merchant_id).load(self.pk)
+        return [Store.of(row) for row in rows]
+
+    @strawberry.field(description="The merchant's products, optionally of one category.")
+    async def products(
+        self, info: Info, first: int = 20, after: str | None = None, category: str | None = None
+    ) -> Connection[Product]:
+        page = await service.list_products(
+            merchant_id=self.pk, first=first, after=after, category=category
+        )
+        return Connection.of(page, [Product.of(row) for row in page.items])
+
+
+@strawberry.type(description="Where a merchant sells: online or a physical store.")
+class Store(Node):
+    name: str
+    channel: Channel  # type: ignore[valid-type]
+    merchant_pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, row: StoreRow) -> Store:
+        return cls(
+            id=strawberry.ID(encode_id("Store", row.id)),
+            name=row.name,
+            channel=ChannelValue(row.channel),
+            merchant_pk=row.merchant_id,
+        )
+
+    @strawberry.field
+    async def merchant(self, info: Info) -> Merchant:
+        row = await info.context.loader(loaders.merchants_by_id).load(self.merchant_pk)
+        assert row is not None
+        return Merchant.of(row)
+
+
+@strawberry.type(description="A merchant's product.")
+class Product(Node):
+    sku: str
+    name: str
+    category: str
+    image_url: str | None
+    price: Money
+    merchant_pk: strawberry.Private[int]
+    price_minor: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, row: ProductRow) -> Product:
+        return cls(
+            id=strawberry.ID(encode_id("Product", row.id)),
+            sku=row.sku,
+            name=row.name,
+            category=row.category,
+            image_url=row.image_url,
+            price=Money.from_minor(row.price_minor, row.currency),
+            merchant_pk=row.merchant_id,
+            price_minor=row.price_minor,
+        )
+
+    @strawberry.field
+    async def merchant(self, info: Info) -> Merchant:
+        row = await info.context.loader(loaders.merchants_by_id).load(self.merchant_pk)
+        assert row is not None
+        return Merchant.of(row)
+
+    @strawberry.field(
+        description="The best percent this product earns today, before the tier multiplier "
+        "and offers (the merchant's percent or a program rule for its category)."
+    )
+    async def cashback_percent(self, info: Info) -> Decimal:
+        # The program's rules live with earning (app/cashback); imported here on use.
+        from app.cashback.loaders import best_catalogue_percent
+
+        return await info.context.loader(best_catalogue_percent).load(
+            (self.merchant_pk, self.category, self.price_minor)
+        )
+
+
+@strawberry.input
+class CreateMerchantInput:
+    name: str
+    logo_url: str | None = None
+    cashback_percent: Decimal
+
+
+@strawberry.input
+class CreateStoreInput:
+    merchant_id: strawberry.ID
+    name: str
+    channel: Channel  # type: ignore[valid-type]
+
+
+@strawberry.input
+class ProductInput:
+    sku: str
+    name: str
+    category: str
+    price: MoneyInput
+    image_url: str | None = None
+
+
+@strawberry.type
+class CreateMerchantPayload:
+    merchant: Merchant | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateStorePayload:
+    store: Store | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpsertProductsPayload:
+    products: list[Product] | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+# The catalogue is public: merchants, stores and products are visible to every caller.
+
+
+@node_fetcher("Merchant")
+async def fetch_merchant(context: Context, pk: int) -> Merchant | None:
+    row = await service.get_merchant(pk)
+    return Merchant.of(row) if row else None
+
+
+@node_fetcher("Store")
+async def fetch_store(context: Context, pk: int) -> Store | None:
+    row = await service.get_store(pk)
+    return Store.of(row) if row else None
+
+
+@node_fetcher("Product")
+async def fetch_product(context: Context, pk: int) -> Product | None:
+    row = await service.get_product(pk)
+    return Product.of(row) if row else None
