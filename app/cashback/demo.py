@@ -1,0 +1,115 @@
+"""Demo cashback rules, and purchases (some refunded) for the demo customers over the last
+months, recorded as stores would report them, for `seed-demo`."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from tqdm import tqdm
+
+from app.cashback import service
+from app.catalog.models import Channel
+from app.core import clock
+from app.core.ids import encode_id
+from app.core.money import Money
+from app.program.service import get_program
+
+STEP = 30
+PURCHASES_PER_CUSTOMER = (3, 14)
+
+RULES = [
+    # name, percent, category, channels, minimum spend, cap, days it started ago, days it lasts
+    ("Bookworm month", "8", "Books", None, None, "20.00", 20, 40),
+    ("Online electronics", "4", "Electronics", [Channel.ONLINE], "50.00", "25.00", 60, 365),
+    ("Weekend groceries", "3.5", "Groceries", [Channel.IN_STORE], "30.00", None, 90, 365),
+    ("Pet lovers", "7", "Pets", None, None, "10.00", 10, 30),
+]
+WORK = len(RULES) + 24 * 8  # rules, then about eight purchases for each of 24 customers
+
+
+async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dict[str, int]:
+    program = await get_program()
+    currency = program.currency_code
+    now = clock.now()
+    for name, percent, category, channels, minimum, cap, started, lasts in RULES:
+        await service.create_rule(
+            name=name,
+            percent=Decimal(percent),
+            terms=f"{percent} % back on {category.lower()}"
+            + (f" over {minimum} {currency}" if minimum else "")
+            + (f", up to {cap} {currency} a purchase" if cap else "")
+            + ".",
+            category=category,
+            channels=channels,
+            minimum_spend=(Decimal(minimum), currency) if minimum else None,
+            max_cashback=(Decimal(cap), currency) if cap else None,
+            starts_at=now - timedelta(days=started),
+            ends_at=now - timedelta(days=started) + timedelta(days=lasts),
+        )
+        progress.update(1)
+
+    stores = state.get("stores", [])
+    products_by_merchant: dict[int, list[Any]] = defaultdict(list)
+    for product in state.get("products", []):
+        products_by_merchant[product.merchant_id].append(product)
+    inputs: list[service.PurchaseInput] = []
+    for n, customer in enumerate(state.get("customers", [])):
+        for k in range(rng.randint(*PURCHASES_PER_CUSTOMER)):
+            store = rng.choice(stores)
+            catalogue = products_by_merchant[store.merchant_id]
+            chosen = rng.sample(catalogue, min(len(catalogue), rng.randint(1, 4)))
+            items = [
+                service.ItemInput(
+                    sku=p.sku,
+                    name=p.name,
+                    category=p.category,
+                    quantity=rng.randint(1, 3),
+                    unit_price_amount=Money.from_minor(p.price_minor, currency).amount,
+                    unit_price_currency=currency,
+                )
+                for p in chosen
+            ]
+            total = sum(i.unit_price_amount * i.quantity for i in items)
+            inputs.append(
+                service.PurchaseInput(
+                    store_id=encode_id("Store", store.id),
+                    external_id=f"demo-{n:03}-{k:03}",
+                    customer=service.CustomerRef(member_code=customer.member_code),
+                    total_amount=total,
+                    total_currency=currency,
+                    occurred_at=now
+                    - timedelta(days=rng.randint(0, 120), minutes=rng.randint(0, 600)),
+                    items=items,
+                )
+            )
+    # Oldest first, as a store syncing its history would send them.
+    inputs.sort(key=lambda p: p.occurred_at)
+    recorded = []
+    for start in range(0, len(inputs), service.MAX_PURCHASES_PER_BATCH):
+        batch = inputs[start : start + service.MAX_PURCHASES_PER_BATCH]
+        for outcome in await service.record_purchases(batch, merchant_scope=None):
+            if outcome.purchase is not None:
+                recorded.append(outcome.purchase)
+        progress.update(len(batch))
+    refunds = 0
+    for purchase in rng.sample(recorded, len(recorded) // 12):
+        share = rng.choice([Decimal("0.25"), Decimal("0.5"), Decimal(1)])
+        amount = Money.from_minor(purchase.total_minor, currency).times(share).amount
+        if amount <= 0:
+            continue
+        await service.refund_purchase(
+            store_id=encode_id("Store", purchase.store_id),
+            external_id=purchase.external_id,
+            amount=amount,
+            currency=currency,
+            idempotency_key=f"demo-refund-{purchase.id}",
+            reason="Returned",
+            merchant_scope=None,
+        )
+        refunds += 1
+    state["purchases"] = recorded
+    return {"cashback rules": len(RULES), "purchases": len(recorded), "refunds": refunds}

@@ -1,0 +1,435 @@
+"""How much cashback a purchase earns: a pure function over plain data (no database, no
+clock), shared by `recordPurchase` and `cashbackPreview` so both always agree.
+
+The rules (SEMANTICS.md, "Earning cashback"):
+- Cashback is earned on what was paid with money: the total less credits used and less
+  redemptions captured for the order. It is split over the items in proportion to their
+  amounts (or the whole total is one line when no items are given).
+- Each line earns at the best percent among the merchant's percent and every matching rule
+  (merchant, category, channel, window, the purchase total reaching the rule's minimum
+  spend). The customer's tier multiplies those percents.
+- A rule's `max_cashback_minor` caps what that rule gives in the purchase. Once a capped rule
+  has given its maximum, the rest of the line earns at the next best percent, so a capped
+  promotion never leaves a customer with less than they would have earned without it.
+  Lines take from a cap in the order they were given.
+- Offers (seam for the offers feature): a boosted offer is one more candidate percent for the
+  lines it matches (not multiplied by the tier; offers do not stack, the best percent wins);
+  a bonus offer adds its bonus once per qualifying purchase (the largest one applies).
+- The credit is the exact sum rounded down to the minor unit. The explanation lists one part
+  per source (merchant, rule, offer) with its percent, the base it applied to and its
+  amount; the parts' amounts add up exactly to the credit.
+- A purchase that earns nothing carries a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from functools import lru_cache
+from math import floor
+
+HUNDRED = Fraction(100)
+
+
+class NoCashbackReason(StrEnum):
+    PAID_WITH_CREDITS = "PAID_WITH_CREDITS"
+    NOTHING_PAID = "NOTHING_PAID"
+    NO_MATCHING_RULE = "NO_MATCHING_RULE"
+    BELOW_MINIMUM_SPEND = "BELOW_MINIMUM_SPEND"
+    TOO_SMALL = "TOO_SMALL"
+
+
+REASON_MESSAGES = {
+    NoCashbackReason.PAID_WITH_CREDITS: "Paid with credits: no cashback is earned on credits.",
+    NoCashbackReason.NOTHING_PAID: "Nothing was paid, so nothing was earned.",
+    NoCashbackReason.NO_MATCHING_RULE: "No cashback rule applies to this purchase.",
+    NoCashbackReason.BELOW_MINIMUM_SPEND: "The purchase is below the rules' minimum spend.",
+    NoCashbackReason.TOO_SMALL: "The cashback rounds down to less than the smallest unit.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """An item of the purchase (or the whole purchase): its amount and category."""
+
+    amount_minor: int
+    category: str | None = None  # normalised (see catalog.service.normalize_category)
+    sku: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTerms:
+    id: int
+    name: str
+    percent: Decimal
+    merchant_id: int | None = None
+    category: str | None = None  # normalised
+    channels: frozenset[str] | None = None
+    minimum_spend_minor: int | None = None
+    max_cashback_minor: int | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def in_window(self, at: datetime) -> bool:
+        return (self.starts_at is None or self.starts_at <= at) and (
+            self.ends_at is None or at < self.ends_at
+        )
+
+
+class OfferKind(StrEnum):
+    BOOSTED_CASHBACK = "BOOSTED_CASHBACK"
+    BONUS_CREDITS = "BONUS_CREDITS"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTerms:
+    """An offer the customer is eligible for (audience, window, activation, limits and budget
+    already checked by the offers feature); matching lines is done here."""
+
+    id: int
+    title: str
+    kind: OfferKind
+    percent: Decimal | None = None
+    bonus_minor: int | None = None
+    merchant_id: int | None = None
+    category: str | None = None  # normalised
+    channels: frozenset[str] | None = None
+    minimum_spend_minor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TierTerms:
+    code: str
+    name: str
+    multiplier: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseFacts:
+    merchant_id: int
+    merchant_name: str
+    merchant_percent: Decimal
+    channel: str
+    occurred_at: datetime
+    total_minor: int
+    credits_used_minor: int = 0
+    redeemed_minor: int = 0
+    lines: Sequence[Line] | None = None
+
+    @property
+    def paid_minor(self) -> int:
+        return max(0, self.total_minor - self.credits_used_minor - self.redeemed_minor)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One line of the explanation. `percent` and `base_minor` are None for a fixed bonus."""
+
+    label: str
+    percent: Decimal | None
+    base_minor: int | None
+    amount_minor: int
+    source: str  # "merchant", "rule:<id>", "offer:<id>"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "percent": None if self.percent is None else str(self.percent),
+            "base": self.base_minor,
+            "amount": self.amount_minor,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Part:
+        percent = data.get("percent")
+        base = data.get("base")
+        return cls(
+            label=str(data["label"]),
+            percent=None if percent is None else Decimal(str(percent)),
+            base_minor=None if base is None else int(base),  # type: ignore[call-overload]
+            amount_minor=int(data["amount"]),  # type: ignore[call-overload]
+            source=str(data.get("source", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Earning:
+    amount_minor: int
+    parts: list[Part]
+    reason: NoCashbackReason | None
+    paid_minor: int
+    tier_code: str
+    rule_ids: tuple[int, ...] = ()
+    offer_ids: tuple[int, ...] = ()
+
+
+@dataclass
+class _Candidate:
+    source: str
+    label: str
+    percent: Decimal  # as shown, the tier multiplier included
+    rate: Fraction  # percent / 100
+    cap: Fraction | None  # what is left to give under the rule's cap, in minor units
+    order: int
+
+
+@dataclass
+class _Accrual:
+    candidate: _Candidate
+    base: Fraction = Fraction(0)
+    amount: Fraction = Fraction(0)
+    lines: set[int] = field(default_factory=set)
+
+
+@lru_cache(maxsize=4096)
+def _rate(percent: Decimal, multiplier: Decimal = Decimal(1)) -> Fraction:
+    """percent x multiplier / 100, exactly (the same few values come again and again)."""
+    return Fraction(percent) * Fraction(multiplier) / HUNDRED
+
+
+@lru_cache(maxsize=4096)
+def _shown(percent: Decimal, multiplier: Decimal = Decimal(1)) -> Decimal:
+    return plain(percent * multiplier)
+
+
+def plain(value: Decimal) -> Decimal:
+    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+
+
+def _matches(
+    *,
+    merchant_id: int | None,
+    category: str | None,
+    channels: frozenset[str] | None,
+    facts: PurchaseFacts,
+    line: Line,
+) -> bool:
+    return (
+        (merchant_id is None or merchant_id == facts.merchant_id)
+        and (category is None or category == line.category)
+        and (not channels or facts.channel in channels)
+    )
+
+
+def _tier_label(label: str, tier: TierTerms) -> str:
+    if tier.multiplier == 1:
+        return label
+    return f"{label} ({tier.name} tier x{plain(tier.multiplier)})"
+
+
+def _largest_remainder(exact: Sequence[Fraction], total: int) -> list[int]:
+    """Whole numbers, each the floor or ceiling of its exact value, that add up to `total`."""
+    floors = [floor(x) for x in exact]
+    left = total - sum(floors)
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[: max(0, left)]:
+        floors[i] += 1
+    return floors
+
+
+def _line_bases(facts: PurchaseFacts, paid: int) -> list[tuple[Line, Fraction]]:
+    lines = list(facts.lines or [])
+    amount = sum(line.amount_minor for line in lines)
+    if not lines or amount <= 0:
+        return [(Line(amount_minor=facts.total_minor), Fraction(paid))]
+    return [(line, Fraction(paid) * line.amount_minor / amount) for line in lines]
+
+
+def compute_cashback(
+    facts: PurchaseFacts,
+    *,
+    rules: Sequence[RuleTerms],
+    tier: TierTerms,
+    offers: Sequence[OfferTerms] = (),
+) -> Earning:
+    paid = facts.paid_minor
+    multiplier = tier.multiplier
+    # Rules that apply to this purchase whatever the line: merchant, channel, window.
+    live_rules = [r for r in rules if r.in_window(facts.occurred_at)]
+    reaching = [
+        r
+        for r in live_rules
+        if r.minimum_spend_minor is None or facts.total_minor >= r.minimum_spend_minor
+    ]
+    below_minimum = [r for r in live_rules if r not in reaching]
+
+    merchant = _Candidate(
+        source="merchant",
+        label=_tier_label(f"{facts.merchant_name} cashback", tier),
+        percent=_shown(facts.merchant_percent, multiplier),
+        rate=_rate(facts.merchant_percent, multiplier),
+        cap=None,
+        order=0,
+    )
+    rule_candidates = {
+        r.id: _Candidate(
+            source=f"rule:{r.id}",
+            label=_tier_label(r.name, tier),
+            percent=_shown(r.percent, multiplier),
+            rate=_rate(r.percent, multiplier),
+            cap=None if r.max_cashback_minor is None else Fraction(r.max_cashback_minor),
+            order=1 + i,
+        )
+        for i, r in enumerate(sorted(reaching, key=lambda r: r.id))
+    }
+    boosted = [
+        o
+        for o in offers
+        if o.kind == OfferKind.BOOSTED_CASHBACK
+        and o.percent is not None
+        and (o.minimum_spend_minor is None or facts.total_minor >= o.minimum_spend_minor)
+    ]
+    offer_candidates = {
+        o.id: _Candidate(
+            source=f"offer:{o.id}",
+            label=o.title,
+            percent=_shown(o.percent),  # type: ignore[arg-type]
+            rate=_rate(o.percent),  # type: ignore[arg-type]
+            cap=None,
+            order=10_000 + i,
+        )
+        for i, o in enumerate(sorted(boosted, key=lambda o: o.id))
+    }
+
+    accruals: dict[str, _Accrual] = {}
+    any_candidate = False
+    any_below_minimum = False
+    for index, (line, base) in enumerate(_line_bases(facts, paid)):
+        candidates = [merchant] if merchant.rate > 0 else []
+        candidates += [
+            rule_candidates[r.id]
+            for r in reaching
+            if rule_candidates[r.id].rate > 0
+            and _matches(
+                merchant_id=r.merchant_id,
+                category=r.category,
+                channels=r.channels,
+                facts=facts,
+                line=line,
+            )
+        ]
+        candidates += [
+            offer_candidates[o.id]
+            for o in boosted
+            if offer_candidates[o.id].rate > 0
+            and _matches(
+                merchant_id=o.merchant_id,
+                category=o.category,
+                channels=o.channels,
+                facts=facts,
+                line=line,
+            )
+        ]
+        any_candidate = any_candidate or bool(candidates)
+        any_below_minimum = any_below_minimum or any(
+            r.percent > 0
+            and _matches(
+                merchant_id=r.merchant_id,
+                category=r.category,
+                channels=r.channels,
+                facts=facts,
+                line=line,
+            )
+            for r in below_minimum
+        )
+        # Best percent first; between equals an uncapped one, then the earliest source.
+        candidates.sort(key=lambda c: (-c.rate, c.cap is not None, c.order))
+        remaining = base
+        for candidate in candidates:
+            if remaining <= 0:
+                break
+            if candidate.cap is not None and candidate.cap <= 0:
+                continue
+            give = remaining * candidate.rate
+            covered = remaining
+            if candidate.cap is not None and give > candidate.cap:
+                give = candidate.cap
+                covered = give / candidate.rate
+            if candidate.cap is not None:
+                candidate.cap -= give
+            accrual = accruals.setdefault(candidate.source, _Accrual(candidate))
+            accrual.base += covered
+            accrual.amount += give
+            accrual.lines.add(index)
+            remaining -= covered
+
+    ordered = sorted(accruals.values(), key=lambda a: a.candidate.order)
+    exact_total = sum((a.amount for a in ordered), Fraction(0))
+    credit = floor(exact_total)
+    amounts = _largest_remainder([a.amount for a in ordered], credit)
+    bases = _largest_remainder(
+        [a.base for a in ordered], round(sum((a.base for a in ordered), Fraction(0)))
+    )
+    parts = [
+        Part(
+            label=a.candidate.label,
+            percent=a.candidate.percent,
+            base_minor=base,
+            amount_minor=amount,
+            source=a.candidate.source,
+        )
+        for a, amount, base in zip(ordered, amounts, bases, strict=True)
+        if amount > 0
+    ]
+
+    bonuses = [
+        o
+        for o in offers
+        if o.kind == OfferKind.BONUS_CREDITS
+        and (o.bonus_minor or 0) > 0
+        and (o.minimum_spend_minor is None or facts.total_minor >= o.minimum_spend_minor)
+        and any(
+            _matches(
+                merchant_id=o.merchant_id,
+                category=o.category,
+                channels=o.channels,
+                facts=facts,
+                line=line,
+            )
+            for line, _ in _line_bases(facts, paid)
+        )
+    ]
+    if bonuses:
+        bonus = max(bonuses, key=lambda o: (o.bonus_minor or 0, -o.id))
+        parts.append(
+            Part(
+                label=bonus.title,
+                percent=None,
+                base_minor=None,
+                amount_minor=int(bonus.bonus_minor or 0),
+                source=f"offer:{bonus.id}",
+            )
+        )
+
+    amount = sum(p.amount_minor for p in parts)
+    reason: NoCashbackReason | None = None
+    if amount == 0:
+        if paid == 0:
+            reason = (
+                NoCashbackReason.PAID_WITH_CREDITS
+                if facts.credits_used_minor + facts.redeemed_minor > 0
+                else NoCashbackReason.NOTHING_PAID
+            )
+        elif not any_candidate:
+            reason = (
+                NoCashbackReason.BELOW_MINIMUM_SPEND
+                if any_below_minimum
+                else NoCashbackReason.NO_MATCHING_RULE
+            )
+        else:
+            reason = NoCashbackReason.TOO_SMALL
+    sources = [p.source for p in parts]
+    return Earning(
+        amount_minor=amount,
+        parts=parts,
+        reason=reason,
+        paid_minor=paid,
+        tier_code=tier.code,
+        rule_ids=tuple(int(s.split(":")[1]) for s in sources if s.startswith("rule:")),
+        offer_ids=tuple(int(s.split(":")[1]) for s in sources if s.startswith("offer:")),
+    )
