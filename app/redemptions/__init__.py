@@ -1,0 +1,1 @@
+"""Redeeming credits: quotes, reservations, in-store codes, capture, release and expiry."""

@@ -1,0 +1,697 @@
+"""Redeeming use cases. No GraphQL here: keyword-only arguments, domain errors.
+
+Money moves only through the ledger: a redemption is a ledger reservation keyed by
+`redemption:<id>`, made, captured or released in the same transaction as this feature's
+row, so the row and the money never disagree. Rows are locked before the wallet, always in
+that order. A reservation past its `expiresAt` is EXPIRED the moment it lapses: the ledger
+settles the wallet on the next read or write, and this feature reads the row as EXPIRED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+import asyncpg
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.transactions import in_transaction
+
+from app import db
+from app.catalog import service as catalog
+from app.catalog.models import Channel
+from app.core import clock
+from app.core.errors import (
+    CurrencyMismatch,
+    DomainError,
+    DomainErrors,
+    InvalidAmount,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
+from app.core.ids import decode_id
+from app.core.money import Money
+from app.core.pagination import Page, keyset_page
+from app.ledger import service as ledger
+from app.ledger.errors import InsufficientBalance, ReservationClosed
+from app.program.service import Program, get_program
+from app.redemptions import codes
+from app.redemptions.errors import (
+    AboveMaximum,
+    AlreadyCaptured,
+    BelowMinimum,
+    IdempotencyKeyReused,
+    InvalidCode,
+    RedemptionExpired,
+    RedemptionNotOpen,
+    StoreNotAllowed,
+    UnknownRedemption,
+)
+from app.redemptions.models import Redemption, RedemptionStatus
+from app.settings import Settings
+from app.throttling import service as throttling
+
+T = TypeVar("T")
+
+VALIDITY = {Channel.IN_STORE: timedelta(minutes=10), Channel.ONLINE: timedelta(minutes=30)}
+MAX_KEY_LENGTH = 128
+MAX_ORDER_REFERENCE_LENGTH = 128
+# A store that sends this many wrong codes within the window is refused for a while.
+WRONG_CODES_ALLOWED = 5
+WRONG_CODES_WINDOW = timedelta(minutes=5)
+# Draws of a fresh code when one collides with an open redemption's.
+CODE_DRAWS = 8
+
+RESERVED = RedemptionStatus.RESERVED
+CAPTURED = RedemptionStatus.CAPTURED
+RELEASED = RedemptionStatus.RELEASED
+EXPIRED = RedemptionStatus.EXPIRED
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    maximum: Money
+    minimum: Money
+    available: Money
+
+
+async def _retrying(work: Callable[[], Awaitable[T]]) -> T:
+    """`work` (which owns its transaction) again after a deadlock or a serialization
+    failure, which asyncpg raises untranslated by Tortoise; they never reach the client."""
+
+    async def translated() -> T:
+        try:
+            return await work()
+        except asyncpg.exceptions.TransactionRollbackError as error:
+            raise OperationalError(error) from error
+
+    return await db.retrying(translated)
+
+
+async def _none() -> None:
+    return None
+
+
+# Reading
+
+
+def current_status(row: Redemption) -> RedemptionStatus:
+    """The status as it is now: a reservation past its expiry is EXPIRED whether or not
+    anything has written that down yet."""
+    if row.status == RESERVED and row.expires_at <= clock.now():
+        return EXPIRED
+    return RedemptionStatus(row.status)
+
+
+def visible_code(
+    row: Redemption, *, viewer_customer_id: int | None, settings: Settings
+) -> str | None:
+    """The in-store code, for its owner only and only while the redemption is open."""
+    if viewer_customer_id is None or viewer_customer_id != row.customer_id:
+        return None
+    if row.code_sealed is None or current_status(row) != RESERVED:
+        return None
+    return codes.keys_for(settings).unseal(row.code_sealed, bound_to=_seal_binding(row))
+
+
+async def get_for_customer(*, customer_id: int, redemption_id: int) -> Redemption | None:
+    return await Redemption.get_or_none(id=redemption_id, customer_id=customer_id)
+
+
+async def list_redemptions(*, customer_id: int, first: int, after: str | None) -> Page[Redemption]:
+    """The customer's redemptions, newest first."""
+    return await keyset_page(
+        Redemption.filter(customer_id=customer_id), first=first, after=after, order_by=("-id",)
+    )
+
+
+async def credits_captured_for_orders(
+    orders: Iterable[tuple[int, str]],
+) -> dict[tuple[int, str], int]:
+    """For (store id, order reference) pairs, the credits (minor units) captured for that
+    order at that store: what paid part of it, so earns no cashback. Pairs with nothing
+    captured are left out."""
+    pairs = set(orders)
+    if not pairs:
+        return {}
+    rows = await Redemption.filter(
+        status=CAPTURED,
+        store_id__in={store for store, _ in pairs},
+        order_reference__in={reference for _, reference in pairs},
+    ).values_list("store_id", "order_reference", "amount_minor")
+    found: dict[tuple[int, str], int] = {}
+    for store, reference, amount in rows:
+        if (store, reference) in pairs:
+            found[(store, reference)] = found.get((store, reference), 0) + amount
+    return found
+
+
+async def quote(
+    *, customer_id: int, merchant_id: str, order_total: Decimal, currency: str
+) -> Quote:
+    """How much of the balance may pay an order of `order_total` at the merchant."""
+    program = await get_program()
+    errors: list[DomainError] = []
+    merchant_pk = _merchant_pk(merchant_id, field=["merchantId"], errors=errors)
+    total = _money(order_total, currency, program, field=["orderTotal"], errors=errors)
+    if errors:
+        raise errors[0]  # a query reports one top-level error
+    assert merchant_pk is not None and total is not None
+    if await catalog.get_merchant(merchant_pk) is None:
+        raise catalog.UnknownMerchant(field=["merchantId"])
+    balance = await ledger.get_balance(customer_id=customer_id, currency=program.currency_code)
+    available = Money.from_minor(balance.available, program.currency_code)
+    cap = total.times(program.max_redemption_share)
+    return Quote(
+        maximum=cap if cap < available else available,
+        minimum=program.minimum_redemption,
+        available=available,
+    )
+
+
+# Starting
+
+
+async def start_redemption(
+    *,
+    settings: Settings,
+    customer_id: int,
+    merchant_id: str,
+    amount: Decimal,
+    currency: str,
+    channel: Channel | str,
+    idempotency_key: str,
+    order_total: tuple[Decimal, str] | None = None,
+) -> Redemption:
+    """Reserve `amount` of the customer's available credits for a redemption at the
+    merchant. The same idempotency key returns the redemption it made first."""
+    channel = Channel(channel)
+    errors: list[DomainError] = []
+    key = idempotency_key.strip()
+    key_ok = 0 < len(key) <= MAX_KEY_LENGTH
+    if not key_ok:
+        errors.append(
+            InvalidInput(
+                f"The idempotency key needs 1 to {MAX_KEY_LENGTH} characters.",
+                field=["input", "idempotencyKey"],
+            )
+        )
+    merchant_pk = _merchant_pk(merchant_id, field=["input", "merchantId"], errors=errors)
+    # The reads before the transaction do not depend on each other: one round trip's wait.
+    program, existing, merchant = await asyncio.gather(
+        get_program(),
+        Redemption.get_or_none(customer_id=customer_id, idempotency_key=key) if key_ok else _none(),
+        catalog.get_merchant(merchant_pk) if merchant_pk is not None else _none(),
+    )
+    value = _money(amount, currency, program, field=["input", "amount"], errors=errors)
+    total = (
+        _money(*order_total, program, field=["input", "orderTotal"], errors=errors)
+        if order_total is not None
+        else None
+    )
+    if errors:
+        raise DomainErrors(errors)
+    assert merchant_pk is not None and value is not None
+
+    request = _Request(merchant_pk, value, total, channel)
+    if existing is not None:
+        return request.same_as(existing)
+
+    if merchant is None:
+        errors.append(catalog.UnknownMerchant(field=["input", "merchantId"]))
+    if value.minor <= 0:
+        errors.append(InvalidAmount("Redeem more than zero.", field=["input", "amount"]))
+    elif value < program.minimum_redemption:
+        errors.append(
+            BelowMinimum(
+                f"The least that can be redeemed is {program.minimum_redemption}.",
+                field=["input", "amount"],
+            )
+        )
+    if total is not None and total.times(program.max_redemption_share) < value:
+        errors.append(
+            AboveMaximum(
+                f"Credits may pay at most {program.max_redemption_share:%} of the order: "
+                f"{total.times(program.max_redemption_share)}.",
+                field=["input", "amount"],
+            )
+        )
+    if errors:
+        raise DomainErrors(errors)
+    assert merchant is not None
+    description = f"Redemption at {merchant.name}"
+
+    async def reserve() -> Redemption:
+        return await _open(
+            customer_id=customer_id,
+            key=key,
+            request=request,
+            note=description,
+            keys=codes.keys_for(settings),
+        )
+
+    try:
+        return await _retrying(reserve)
+    except InsufficientBalance as error:
+        raise error.at("input", "amount") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    merchant_id: int
+    amount: Money
+    order_total: Money | None
+    channel: Channel
+
+    def same_as(self, row: Redemption) -> Redemption:
+        """`row` when it was made by this very request, else IDEMPOTENCY_KEY_REUSED."""
+        made = (
+            row.merchant_id,
+            row.amount_minor,
+            row.currency,
+            Channel(row.channel),
+            row.order_total_minor,
+        )
+        asked = (
+            self.merchant_id,
+            self.amount.minor,
+            self.amount.currency,
+            self.channel,
+            self.order_total.minor if self.order_total is not None else None,
+        )
+        if made != asked:
+            raise IdempotencyKeyReused(field=["input", "idempotencyKey"])
+        return row
+
+
+async def _open(
+    *, customer_id: int, key: str, request: _Request, note: str, keys: codes.CodeKeys
+) -> Redemption:
+    """Insert the row and reserve its credits in one transaction; on a duplicate key, the
+    redemption that key made (another request with it may have just committed)."""
+    for _ in range(CODE_DRAWS):
+        code = codes.new_code() if request.channel == Channel.IN_STORE else None
+        now = clock.now()
+        try:
+            async with in_transaction():
+                row = await Redemption.create(
+                    customer_id=customer_id,
+                    merchant_id=request.merchant_id,
+                    channel=request.channel,
+                    status=RESERVED,
+                    amount_minor=request.amount.minor,
+                    currency=request.amount.currency,
+                    order_total_minor=(
+                        request.order_total.minor if request.order_total is not None else None
+                    ),
+                    idempotency_key=key,
+                    code_hash=keys.digest(code) if code else None,
+                    code_sealed=keys.seal(code, bound_to=_binding(customer_id, key))
+                    if code
+                    else None,
+                    expires_at=now + VALIDITY[request.channel],
+                    created_at=now,
+                )
+                await ledger.reserve(
+                    customer_id=customer_id,
+                    currency=request.amount.currency,
+                    amount=request.amount.minor,
+                    reservation_key=row.reservation_key,
+                    expires_at=row.expires_at,
+                    merchant_id=request.merchant_id,
+                    description=note,
+                    source_type="redemption",
+                    source_id=row.id,
+                )
+            return row
+        except IntegrityError:
+            existing = await Redemption.get_or_none(customer_id=customer_id, idempotency_key=key)
+            if existing is not None:
+                return request.same_as(existing)
+            if code is None:
+                raise
+            # The code is held by another open redemption: draw again.
+    raise RuntimeError("no free in-store code after several draws")
+
+
+# Capturing and releasing
+
+
+async def capture_redemption(
+    *,
+    settings: Settings,
+    merchant_scope: int | None,
+    store_id: str,
+    code: str | None,
+    redemption_id: str | None,
+    order_reference: str,
+    order_total: tuple[Decimal, str] | None = None,
+) -> Redemption:
+    """Spend a redemption's reserved credits on an order at a store of the partner's
+    merchant (`merchant_scope`; None for a partner of the whole program)."""
+    program = await get_program()
+    errors: list[DomainError] = []
+    reference = order_reference.strip()
+    if not reference or len(reference) > MAX_ORDER_REFERENCE_LENGTH:
+        errors.append(
+            InvalidInput(
+                f"The order reference needs 1 to {MAX_ORDER_REFERENCE_LENGTH} characters.",
+                field=["input", "orderReference"],
+            )
+        )
+    total = (
+        _money(*order_total, program, field=["input", "orderTotal"], errors=errors)
+        if order_total is not None
+        else None
+    )
+    _one_way_to_name(code, redemption_id, errors)
+    if errors:
+        raise DomainErrors(errors)
+    store = await _store(store_id, merchant_scope)
+    row = await _find(
+        store, code=code, redemption_id=redemption_id, reference=reference, settings=settings
+    )
+    if row.channel == Channel.IN_STORE and code is None:
+        raise InvalidInput(
+            "An in-store redemption is captured with the code the customer shows.",
+            field=["input", "redemptionId"],
+        )
+
+    async def capture() -> tuple[Redemption, bool]:
+        return await _capture(row.id, store, reference, total, program)
+
+    captured, fresh = await _retrying(capture)
+    if fresh and code is not None:
+        # Credits really spent: the store's run of wrong codes is over. (A retry or a
+        # release does not count, so neither can be used to keep guessing.)
+        await throttling.reset(key=_throttle_key(store.id))
+    return captured
+
+
+async def release_redemption(
+    *,
+    settings: Settings,
+    merchant_scope: int | None,
+    store_id: str,
+    code: str | None,
+    redemption_id: str | None,
+) -> Redemption:
+    """Give a redemption's reserved credits back (the order did not go through)."""
+    errors: list[DomainError] = []
+    _one_way_to_name(code, redemption_id, errors)
+    if errors:
+        raise DomainErrors(errors)
+    store = await _store(store_id, merchant_scope)
+    row = await _find(
+        store, code=code, redemption_id=redemption_id, reference=None, settings=settings
+    )
+
+    async def release() -> Redemption:
+        return await _release(row.id, merchant_id=store.merchant_id, field=None)
+
+    return await _retrying(release)
+
+
+async def cancel_redemption(*, customer_id: int, redemption_id: str) -> Redemption:
+    """The customer gives up an open redemption: its credits are available again."""
+    try:
+        pk = decode_id(redemption_id, "Redemption")
+    except NotFound:
+        raise UnknownRedemption(field=["id"]) from None
+
+    async def release() -> Redemption:
+        return await _release(pk, customer_id=customer_id, field=["id"])
+
+    return await _retrying(release)
+
+
+async def expire_lapsed(*, limit: int = 500) -> int:
+    """Write EXPIRED on redemptions past their expiry (their credits are already
+    available again: reads see them expired either way). For a periodic job."""
+    ids = await (
+        Redemption.filter(status=RESERVED, expires_at__lte=clock.now())
+        .order_by("expires_at")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    for pk in ids:
+
+        async def expire(pk: int = pk) -> Redemption:
+            return await _release(pk, field=None)
+
+        await _retrying(expire)
+    return len(ids)
+
+
+async def _capture(
+    pk: int, store: catalog.StoreInfo, reference: str, total: Money | None, program: Program
+) -> tuple[Redemption, bool]:
+    """(the redemption, whether this call captured it)."""
+    outcome: DomainError | None = None
+    async with in_transaction():
+        row = await Redemption.select_for_update().get(id=pk)
+        now = clock.now()
+        if row.status == CAPTURED:
+            if row.order_reference == reference and row.store_id == store.id:
+                return row, False
+            raise AlreadyCaptured(field=["input", "orderReference"])
+        if row.status == RELEASED:
+            raise RedemptionNotOpen("This redemption was cancelled; its credits went back.")
+        if row.status == EXPIRED:
+            raise RedemptionExpired()
+        if total is not None and total.times(program.max_redemption_share).minor < row.amount_minor:
+            raise AboveMaximum(
+                f"Credits may pay at most {program.max_redemption_share:%} of the order.",
+                field=["input", "orderTotal"],
+            )
+        if row.expires_at <= now:
+            await _close(row, EXPIRED)
+            outcome = RedemptionExpired()
+        else:
+            try:
+                await ledger.capture_reservation(reservation_key=row.reservation_key)
+            except ReservationClosed:
+                # It lapsed between our look at the clock and the ledger's.
+                outcome = await _follow_ledger(row)
+            else:
+                row.status = CAPTURED
+                row.captured_at = now
+                row.closed_at = now
+                row.code_sealed = None
+                row.order_reference = reference
+                row.store_id = store.id
+                row.captured_channel = store.channel
+                row.captured_order_total_minor = total.minor if total is not None else None
+                await row.save(
+                    update_fields=[
+                        "status",
+                        "captured_at",
+                        "closed_at",
+                        "code_sealed",
+                        "order_reference",
+                        "store_id",
+                        "captured_channel",
+                        "captured_order_total_minor",
+                    ]
+                )
+    if outcome is not None:
+        raise outcome
+    return row, True
+
+
+async def _release(
+    pk: int,
+    *,
+    customer_id: int | None = None,
+    merchant_id: int | None = None,
+    field: Sequence[str] | None,
+) -> Redemption:
+    """Release an open redemption (or write down that it lapsed); a redemption already
+    released or expired is returned as it is."""
+    async with in_transaction():
+        query = Redemption.select_for_update().filter(id=pk)
+        if customer_id is not None:
+            query = query.filter(customer_id=customer_id)
+        if merchant_id is not None:
+            query = query.filter(merchant_id=merchant_id)
+        row = await query.first()
+        if row is None:
+            raise UnknownRedemption(field=field)
+        if row.status == CAPTURED:
+            raise RedemptionNotOpen("This redemption was already captured.")
+        if row.status == RESERVED:
+            lapsed = row.expires_at <= clock.now()
+            await _close(row, EXPIRED if lapsed else RELEASED)
+    return row
+
+
+async def _close(row: Redemption, status: RedemptionStatus) -> None:
+    """Give the reserved credits back and write down how the redemption ended."""
+    await ledger.release_reservation(reservation_key=row.reservation_key, expired=status == EXPIRED)
+    row.status = status
+    row.closed_at = clock.now()
+    row.code_sealed = None
+    await row.save(update_fields=["status", "closed_at", "code_sealed"])
+
+
+async def _follow_ledger(row: Redemption) -> DomainError:
+    """Write down what the ledger says happened to a reservation it would not capture."""
+    state = await ledger.reservation_status(reservation_key=row.reservation_key)
+    if state == "RELEASED":
+        await _close(row, RELEASED)
+        return RedemptionNotOpen()
+    await _close(row, EXPIRED)
+    return RedemptionExpired()
+
+
+# Finding a redemption for a partner
+
+
+def _one_way_to_name(code: str | None, redemption_id: str | None, errors: list[DomainError]):
+    if (code is None) == (redemption_id is None):
+        errors.append(
+            InvalidInput("Give either the code or the redemptionId.", field=["input", "code"])
+        )
+
+
+async def _store(store_id: str, merchant_scope: int | None) -> catalog.StoreInfo:
+    try:
+        store = await catalog.store_info(decode_id(store_id, "Store"))
+    except NotFound:
+        raise catalog.UnknownStore(field=["input", "storeId"]) from None
+    except DomainError as error:
+        raise error.at("input", "storeId") from None
+    if merchant_scope is not None and store.merchant_id != merchant_scope:
+        raise StoreNotAllowed(field=["input", "storeId"])
+    return store
+
+
+async def _find(
+    store: catalog.StoreInfo,
+    *,
+    code: str | None,
+    redemption_id: str | None,
+    reference: str | None,
+    settings: Settings,
+) -> Redemption:
+    """The redemption of the store's merchant named by id or by code."""
+    if code is not None:
+        return await _find_by_code(store, code, reference, codes.keys_for(settings))
+    assert redemption_id is not None
+    try:
+        pk = decode_id(redemption_id, "Redemption")
+    except NotFound:
+        raise UnknownRedemption(field=["input", "redemptionId"]) from None
+    row = await Redemption.get_or_none(id=pk, merchant_id=store.merchant_id)
+    if row is None:
+        raise UnknownRedemption(field=["input", "redemptionId"])
+    return row
+
+
+async def _find_by_code(
+    store: catalog.StoreInfo, code: str, reference: str | None, keys: codes.CodeKeys
+) -> Redemption:
+    """Code attempts of one store are taken one at a time (a lock per store, on any
+    number of processes): the throttle is checked, the code looked up and a wrong one
+    counted as one step, so parallel requests cannot try more codes than the limit allows,
+    and right codes, however many at once, never count."""
+    key = _throttle_key(store.id)
+    normalized = codes.normalize_code(code)
+    refused: throttling.Decision | None = None
+    row: Redemption | None = None
+    async with in_transaction() as connection:
+        if db.dialect() == "postgres":
+            await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [_lock_id(key)])
+        decision = await throttling.check(
+            key=key, window=WRONG_CODES_WINDOW, limit=WRONG_CODES_ALLOWED
+        )
+        if not decision.allowed:
+            refused = decision
+        else:
+            rows = (
+                await Redemption.filter(
+                    code_hash=keys.digest(normalized), merchant_id=store.merchant_id
+                )
+                .order_by("-id")
+                .limit(20)
+                if normalized is not None
+                else []
+            )
+            row = _pick(rows, store_id=store.id, reference=reference)
+            if row is None:
+                await throttling.hit(key=key, window=WRONG_CODES_WINDOW, limit=WRONG_CODES_ALLOWED)
+    if refused is not None:
+        raise RateLimited(
+            "Too many wrong codes from this store; try again in a few minutes.",
+            retry_after=refused.retry_after_seconds,
+        )
+    if row is None:
+        raise InvalidCode(field=["input", "code"])
+    return row
+
+
+def _pick(rows: list[Redemption], *, store_id: int, reference: str | None) -> Redemption | None:
+    """Codes are unique among open redemptions, not forever: prefer the capture this very
+    order made (a retry), then the open one, then the latest."""
+    if reference is not None:
+        for row in rows:
+            if (
+                row.status == CAPTURED
+                and row.order_reference == reference
+                and row.store_id == store_id
+            ):
+                return row
+    for row in rows:
+        if row.status == RESERVED:
+            return row
+    return rows[0] if rows else None
+
+
+def _lock_id(key: str) -> int:
+    """A PostgreSQL advisory lock id (signed 64 bits) for `key`."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+def _throttle_key(store_id: int) -> str:
+    return f"redemption-code:store:{store_id}"
+
+
+# Input
+
+
+def _merchant_pk(merchant_id: str, *, field: list[str], errors: list[DomainError]) -> int | None:
+    try:
+        return decode_id(merchant_id, "Merchant")
+    except NotFound:
+        errors.append(catalog.UnknownMerchant(field=field))
+        return None
+
+
+def _money(
+    amount: Decimal,
+    currency: str,
+    program: Program,
+    *,
+    field: list[str],
+    errors: list[DomainError],
+) -> Money | None:
+    try:
+        if currency != program.currency_code:
+            raise CurrencyMismatch(f"Amounts are in {program.currency_code}.")
+        return Money.parse(amount, currency)
+    except DomainError as error:
+        errors.append(error.at(*field))
+        return None
+
+
+def _binding(customer_id: int, key: str) -> str:
+    return f"redemption:{customer_id}:{key}"
+
+
+def _seal_binding(row: Redemption) -> str:
+    return _binding(row.customer_id, row.idempotency_key)
