@@ -87,6 +87,32 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return _run_with_db(work)
 
 
+def cmd_create_partner(args: argparse.Namespace) -> int:
+    from app.accounts.partners import create_partner_client, merchant_pk
+    from app.core.errors import DomainError, DomainErrors
+
+    async def work(settings: Settings) -> int:
+        try:
+            issued = await create_partner_client(
+                name=args.name,
+                scopes=args.scopes.split(","),
+                merchant_id=merchant_pk(args.merchant, field=["merchant"]),
+                field_prefix=(),
+            )
+        except (DomainError, DomainErrors) as error:
+            errors = error.errors if isinstance(error, DomainErrors) else [error]
+            for each in errors:
+                print(f"error: {'.'.join(each.field or [])}: {each.message}", file=sys.stderr)
+            return 2
+        print(f"created partner client {issued.client.name!r} ({issued.client.scopes})")
+        print(f"client_id={issued.client_id}")
+        print(f"client_secret={issued.client_secret}")
+        print("The secret is shown only now: store it safely.", file=sys.stderr)
+        return 0
+
+    return _run_with_db(work)
+
+
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from app.demo import DatabaseNotEmpty, is_empty, seed_demo
 
@@ -100,6 +126,22 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 3
         print("seeded: " + ", ".join(f"{count} {name}" for name, count in summary.items()))
+        return 0
+
+    return _run_with_db(work)
+
+
+def cmd_check_ledger(args: argparse.Namespace) -> int:
+    from app.ledger.service import reconcile
+
+    async def work(settings: Settings) -> int:
+        problems = await reconcile()
+        for problem in problems:
+            print(problem)
+        if problems:
+            print(f"the ledger does not reconcile: {len(problems)} problem(s)", file=sys.stderr)
+            return 1
+        print("the ledger reconciles")
         return 0
 
     return _run_with_db(work)
@@ -137,11 +179,25 @@ def parser() -> argparse.ArgumentParser:
     admin.add_argument("--password", required=True)
     admin.set_defaults(run=cmd_create_admin)
 
+    partner = commands.add_parser(
+        "create-partner", help="create a partner system's client (prints its secret once)"
+    )
+    partner.add_argument("--name", required=True)
+    partner.add_argument(
+        "--scopes", required=True, help="comma-separated, e.g. purchases:write,offers:read"
+    )
+    partner.add_argument("--merchant", help="the merchant's id (number or opaque id)")
+    partner.set_defaults(run=cmd_create_partner)
+
     seed = commands.add_parser("seed-demo", help="fill an empty database with a demo program")
     seed.add_argument("--force", action="store_true", help="seed even if data exists")
     seed.add_argument("--if-empty", action="store_true", help="do nothing if data exists")
     seed.add_argument("--seed", type=int, default=7, help="random seed")
     seed.set_defaults(run=cmd_seed_demo)
+
+    commands.add_parser(
+        "check-ledger", help="reconcile the ledger; exit 1 on any mismatch"
+    ).set_defaults(run=cmd_check_ledger)
 
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         run=cmd_export_schema
