@@ -5,7 +5,6 @@ from typing import Any
 import strawberry
 
 from app.accounts import partners, service
-from app.accounts.permissions import IsSignedInUser, SessionIsLive
 from app.accounts.types import (
     ChangePasswordInput,
     ChangePasswordPayload,
@@ -32,7 +31,7 @@ from app.core.errors import NotFound
 from app.core.ids import decode_id
 from app.graphql.context import Info
 from app.graphql.errors import returns_user_errors
-from app.graphql.permissions import IsAdmin, IsCustomer
+from app.graphql.permissions import IsAdmin, IsCustomer, IsSignedInUser
 
 
 def _client(info: Info) -> service.Client:
@@ -111,7 +110,7 @@ class Mutation:
         return SignOutPayload()
 
     @strawberry.mutation(
-        permission_classes=[IsCustomer, SessionIsLive],
+        permission_classes=[IsCustomer],
         description="Sign out one of the customer's devices (see viewer.devices).",
     )
     @returns_user_errors(SignOutDevicePayload)
@@ -124,7 +123,7 @@ class Mutation:
         return SignOutDevicePayload()
 
     @strawberry.mutation(
-        permission_classes=[IsSignedInUser, SessionIsLive],
+        permission_classes=[IsSignedInUser],
         description="Change the password; every other session ends.",
     )
     @returns_user_errors(ChangePasswordPayload)
@@ -142,7 +141,7 @@ class Mutation:
 
     # --- Customers: profile and consents -----------------------------------------------
 
-    @strawberry.mutation(permission_classes=[IsCustomer, SessionIsLive])
+    @strawberry.mutation(permission_classes=[IsCustomer])
     @returns_user_errors(UpdateProfilePayload)
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         user = await service.update_profile(
@@ -155,7 +154,7 @@ class Mutation:
         )
         return UpdateProfilePayload(viewer=user)
 
-    @strawberry.mutation(permission_classes=[IsCustomer, SessionIsLive])
+    @strawberry.mutation(permission_classes=[IsCustomer])
     @returns_user_errors(UpdateConsentsPayload)
     async def update_consents(self, info: Info, input: ConsentsInput) -> UpdateConsentsPayload:
         user = await service.update_consents(
@@ -167,7 +166,7 @@ class Mutation:
 
     # --- Admins: partner clients -------------------------------------------------------
 
-    @strawberry.mutation(permission_classes=[IsAdmin, SessionIsLive])
+    @strawberry.mutation(permission_classes=[IsAdmin])
     @returns_user_errors(CreatePartnerClientPayload)
     async def create_partner_client(
         self, input: CreatePartnerClientInput
@@ -184,7 +183,7 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        permission_classes=[IsAdmin, SessionIsLive],
+        permission_classes=[IsAdmin],
         description="The client can no longer get tokens; the ones it holds stop working.",
     )
     @returns_user_errors(PartnerClientPayload)
@@ -192,14 +191,14 @@ class Mutation:
         row = await partners.disable_partner_client(client_pk=_partner_client_pk(id))
         return PartnerClientPayload(client=PartnerClient.of(row))
 
-    @strawberry.mutation(permission_classes=[IsAdmin, SessionIsLive])
+    @strawberry.mutation(permission_classes=[IsAdmin])
     @returns_user_errors(PartnerClientPayload)
     async def enable_partner_client(self, id: strawberry.ID) -> PartnerClientPayload:
         row = await partners.enable_partner_client(client_pk=_partner_client_pk(id))
         return PartnerClientPayload(client=PartnerClient.of(row))
 
     @strawberry.mutation(
-        permission_classes=[IsAdmin, SessionIsLive],
+        permission_classes=[IsAdmin],
         description="A new secret; the old one and the tokens issued with it stop working.",
     )
     @returns_user_errors(RotatePartnerClientSecretPayload)

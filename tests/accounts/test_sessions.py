@@ -93,6 +93,16 @@ async def test_sign_out_ends_only_that_session(api: Api) -> None:
     assert (await refresh(api, tablet["refreshToken"]))["session"] is not None
 
 
+async def test_a_signed_out_access_token_reads_nothing_anywhere(api: Api) -> None:
+    # Every guarded field checks the session, not only the accounts feature's own.
+    session = await sign_up(api, email="eve@example.com")
+    balance = "query B { viewer { balance { available { amount } } } }"
+    assert (await api.gql(ME, token=session["accessToken"]))["data"]["viewer"] is not None
+    await api.gql(SIGN_OUT, {"refreshToken": session["refreshToken"]})
+    assert error_codes(await api.gql(ME, token=session["accessToken"])) == ["UNAUTHENTICATED"]
+    assert error_codes(await api.gql(balance, token=session["accessToken"])) == ["UNAUTHENTICATED"]
+
+
 async def test_sign_out_everywhere_ends_every_session_of_the_user_only(api: Api) -> None:
     phone = await sign_up(api, email="cy@example.com")
     tablet = (await sign_in(api, "cy@example.com"))["data"]["signIn"]["session"]
