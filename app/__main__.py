@@ -147,6 +147,22 @@ def cmd_check_ledger(args: argparse.Namespace) -> int:
     return _run_with_db(work)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.worker import run_forever, run_once
+
+    async def work(settings: Settings) -> int:
+        from app.throttling.service import configure
+
+        configure(settings)
+        if args.once:
+            print(await run_once())
+        else:
+            await run_forever(interval=args.interval)
+        return 0
+
+    return _run_with_db(work)
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from app.graphql.schema import schema_sdl
 
@@ -198,6 +214,11 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-ledger", help="reconcile the ledger; exit 1 on any mismatch"
     ).set_defaults(run=cmd_check_ledger)
+
+    worker = commands.add_parser("worker", help="settle wallets and tidy tables, periodically")
+    worker.add_argument("--interval", type=float, default=10.0, help="seconds between rounds")
+    worker.add_argument("--once", action="store_true", help="one round, then exit")
+    worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         run=cmd_export_schema

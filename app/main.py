@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app import db
+from app.throttling import service as throttling
 from app.core.logging import configure_logging
 from app.features import feature_modules
 from app.graphql.metrics import REGISTRY
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     (tests open it themselves)."""
     settings = settings or get_settings()
     configure_logging(json_logs=settings.is_production, level=settings.log_level)
+    throttling.configure(settings)
     graphql = GraphQLView(build_schema(settings), settings=settings)
 
     @asynccontextmanager

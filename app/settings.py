@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     jwt_audience: str = "cashback-api"
     jwt_private_key_file: str | None = None
     jwt_public_key_file: str | None = None
+    # Keys the lookup digest and the encryption of in-store redemption codes (the JWT
+    # secret when unset). Same value on every process, never stored in the database.
+    redemption_code_secret: str | None = None
     access_token_ttl_seconds: int = Field(default=15 * 60, ge=60)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600)
     partner_token_ttl_seconds: int = Field(default=3600, ge=60)
@@ -61,6 +64,11 @@ class Settings(BaseSettings):
                 raise ValueError("JWT_SECRET must be set in production (the default is public)")
             if len(self.jwt_secret.encode()) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 bytes in production")
+        if self.is_production and self.jwt_private_key_file and not self.redemption_code_secret:
+            # With a key pair, JWT_SECRET may be left at its public default.
+            raise ValueError("REDEMPTION_CODE_SECRET must be set in production with a key pair")
+        if self.redemption_code_secret is not None and len(self.redemption_code_secret) < 32:
+            raise ValueError("REDEMPTION_CODE_SECRET must be at least 32 bytes")
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("DB_POOL_MIN must not exceed DB_POOL_MAX")
         return self

@@ -63,7 +63,7 @@ class CodeKeys:
 def keys_for(settings: Settings) -> CodeKeys:
     """The keys of the server secret: `REDEMPTION_CODE_SECRET` when the settings have one,
     else the JWT secret (both stay out of the database)."""
-    secret = getattr(settings, "redemption_code_secret", None) or settings.jwt_secret
+    secret = settings.redemption_code_secret or settings.jwt_secret
     return _keys(secret.encode())
 
 
