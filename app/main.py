@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app import db
-from app.throttling import service as throttling
 from app.core.logging import configure_logging
 from app.features import feature_modules
 from app.graphql.metrics import REGISTRY
@@ -23,6 +22,7 @@ from app.graphql.schema import build_schema
 from app.graphql.view import GraphQLView
 from app.middleware import RequestContextMiddleware
 from app.settings import Settings, get_settings
+from app.throttling import service as throttling
 
 log = logging.getLogger(__name__)
 
