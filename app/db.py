@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
@@ -114,7 +115,13 @@ async def retrying(
     for attempt in range(attempts):
         try:
             return await work()
-        except (OperationalError, TransactionManagementError) as error:
+        # asyncpg raises deadlocks and serialization failures as TransactionRollbackError,
+        # which Tortoise passes on untranslated.
+        except (
+            OperationalError,
+            TransactionManagementError,
+            asyncpg.exceptions.TransactionRollbackError,
+        ) as error:
             if attempt == attempts - 1 or not _is_retryable(error):
                 raise
             log.info("retrying after transient database error: %s", error)

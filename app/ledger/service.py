@@ -37,9 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import asyncpg
 from tortoise.backends.base.client import TransactionalDBClient
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.core import clock
@@ -136,16 +135,8 @@ class _NotOpen(Exception):
 
 
 async def _run(work: Callable[[], Awaitable[T]]) -> T:
-    """`work` (which owns its transaction), again after a deadlock or serialization failure.
-    asyncpg raises those as TransactionRollbackError, which Tortoise does not translate."""
-
-    async def translated() -> T:
-        try:
-            return await work()
-        except asyncpg.exceptions.TransactionRollbackError as error:
-            raise OperationalError(error) from error
-
-    return await retrying(translated)
+    """`work` (which owns its transaction), again after a deadlock or serialization failure."""
+    return await retrying(work)
 
 
 _WALLET = (

@@ -17,8 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-import asyncpg
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import db
@@ -82,15 +81,8 @@ class Quote:
 
 async def _retrying(work: Callable[[], Awaitable[T]]) -> T:
     """`work` (which owns its transaction) again after a deadlock or a serialization
-    failure, which asyncpg raises untranslated by Tortoise; they never reach the client."""
-
-    async def translated() -> T:
-        try:
-            return await work()
-        except asyncpg.exceptions.TransactionRollbackError as error:
-            raise OperationalError(error) from error
-
-    return await db.retrying(translated)
+    failure; they never reach the client."""
+    return await db.retrying(work)
 
 
 async def _none() -> None:

@@ -191,8 +191,9 @@ async def test_the_lists_cost_the_same_whatever_the_page_size(api: Api) -> None:
             assert len(answer["data"]["viewer"][name]["edges"]) == first
             counts[(name, first)] = len(statements)
 
+    # Both include the check that the caller's session is still live (once per request).
     assert counts[("activity", 1)] == counts[("activity", 6)] <= 6, counts
-    assert counts[("purchases", 1)] == counts[("purchases", 6)] <= 5, counts
+    assert counts[("purchases", 1)] == counts[("purchases", 6)] <= 6, counts
     await assert_ledger_consistent()
 
 
