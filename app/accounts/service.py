@@ -451,17 +451,7 @@ async def start_session(*, settings: Settings, user: User, client: Client) -> Is
         await RefreshToken.create(
             session_id=session.id, token_hash=token_hash, created_at=now, expires_at=expires
         )
-    access_token, access_expires = issue_access_token(
-        settings, user_id=user.id, role=str(user.role), session_id=session.id
-    )
-    return IssuedSession(
-        session_id=session.id,
-        user_id=user.id,
-        access_token=access_token,
-        access_token_expires_at=access_expires,
-        refresh_token=refresh_token,
-        refresh_token_expires_at=expires,
-    )
+    return _issued(settings, user, session.id, refresh_token, expires)
 
 
 async def _end_sessions(reason: SessionEnd, **filters: Any) -> int:
@@ -512,17 +502,7 @@ async def refresh_session(
         await _end_sessions(SessionEnd.REFRESH_TOKEN_REUSED, id=session.id)
         raise RefreshTokenReused(field=field)
     user = session.user
-    access_token, access_expires = issue_access_token(
-        settings, user_id=user.id, role=str(user.role), session_id=session.id
-    )
-    return IssuedSession(
-        session_id=session.id,
-        user_id=user.id,
-        access_token=access_token,
-        access_token_expires_at=access_expires,
-        refresh_token=new_token,
-        refresh_token_expires_at=expires,
-    )
+    return _issued(settings, user, session.id, new_token, expires)
 
 
 async def sign_out(*, refresh_token: str, everywhere: bool = False) -> int:
@@ -689,3 +669,20 @@ async def update_consents(*, user_id: int, personalization: bool, marketing: boo
             changed_at=now,
         )
     return user
+
+
+def _issued(
+    settings: Settings, user: User, session_id: int, refresh_token: str, refresh_expires: datetime
+) -> IssuedSession:
+    """The answer to a sign-in or a refresh: a new access token next to the refresh token."""
+    access_token, access_expires = issue_access_token(
+        settings, user_id=user.id, role=str(user.role), session_id=session_id
+    )
+    return IssuedSession(
+        session_id=session_id,
+        user_id=user.id,
+        access_token=access_token,
+        access_token_expires_at=access_expires,
+        refresh_token=refresh_token,
+        refresh_token_expires_at=refresh_expires,
+    )
