@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import asyncpg
+from bench_db import ensure_database
 from tortoise.transactions import in_transaction
 
 from app import db
@@ -35,22 +35,6 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_ledger"
 SMALL = 900_000_001  # the customer id of the one-entry wallet
 LARGE_BASE = 910_000_000  # plus the number of entries: the large wallet's customer id
 CURRENCY = "USD"
-
-
-async def ensure_database(url: str) -> None:
-    dsn = url.replace("postgres://", "postgresql://", 1)
-    name = dsn.rsplit("/", 1)[1].split("?")[0]
-    try:
-        conn = await asyncpg.connect(dsn)
-    except asyncpg.InvalidCatalogNameError:
-        server = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-        try:
-            await server.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await server.close()
-        print(f"created database {name}")
-    else:
-        await conn.close()
 
 
 async def entries_of(customer_id: int) -> int:

@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import asyncpg
 import httpx
+from bench_db import fresh_database
 from tortoise import Tortoise
 
 from app import db
@@ -58,21 +58,6 @@ mutation RecordPurchases($inputs: [RecordPurchaseInput!]!) {
   }
 }
 """
-
-
-async def fresh_database(url: str) -> None:
-    """Create the database if needed and empty its schema."""
-    dsn = url.replace("postgres://", "postgresql://", 1)
-    base, _, name = dsn.rpartition("/")
-    try:
-        conn = await asyncpg.connect(dsn)
-    except asyncpg.InvalidCatalogNameError:
-        admin = await asyncpg.connect(f"{base}/postgres")
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        conn = await asyncpg.connect(dsn)
-    await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    await conn.close()
 
 
 async def setup(settings: Settings, customers: int) -> tuple[int, int, list[str]]:

@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 import httpx  # noqa: E402
+from bench_db import ensure_database  # noqa: E402
 
 from app import db  # noqa: E402
 from app.accounts.service import create_user  # noqa: E402
@@ -81,22 +81,6 @@ class Result:
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
-
-
-async def ensure_database(url: str) -> None:
-    dsn = url.replace("postgres://", "postgresql://", 1)
-    name = dsn.rsplit("/", 1)[1].split("?")[0]
-    try:
-        conn = await asyncpg.connect(dsn)
-    except asyncpg.InvalidCatalogNameError:
-        server = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-        try:
-            await server.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await server.close()
-        print(f"created database {name}")
-    else:
-        await conn.close()
 
 
 async def seed(settings: Settings, wallets: int) -> tuple[str, list[int], list[str]]:
