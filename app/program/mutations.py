@@ -22,4 +22,5 @@ class Mutation:
             minimum_redemption=(minimum.amount, minimum.currency_code) if minimum else None,
             terms=input.terms,
         )
-        return UpdateProgramPayload(program=Program.of(program))
+        terms = await service.terms_text(program.terms_version)
+        return UpdateProgramPayload(program=Program.of(program, terms=terms))

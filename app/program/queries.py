@@ -10,4 +10,5 @@ from app.program.types import Program
 class Query:
     @strawberry.field(description="The program's settings and current terms (public).")
     async def program(self) -> Program:
-        return Program.of(await service.get_program())
+        program = await service.get_program()
+        return Program.of(program, terms=await service.terms_text(program.terms_version))

@@ -26,7 +26,6 @@ class Program:
     credit_validity_days: int
     max_redemption_share: Decimal
     minimum_redemption: Money
-    terms: str
     terms_version: int
 
 
@@ -44,8 +43,8 @@ async def _settings_row() -> ProgramSettings:
 
 
 async def get_program() -> Program:
+    """The settings (one query: every purchase and redemption reads them)."""
     row = await _settings_row()
-    terms = await TermsVersion.get_or_none(version=row.terms_version)
     return Program(
         currency_code=row.currency_code,
         pending_days=row.pending_days,
@@ -53,9 +52,14 @@ async def get_program() -> Program:
         # The same text on every database: 0.5, not 0.5000.
         max_redemption_share=_plain(Decimal(row.max_redemption_share)),
         minimum_redemption=Money.from_minor(row.minimum_redemption_minor, row.currency_code),
-        terms=terms.text if terms else DEFAULT_TERMS,
         terms_version=row.terms_version,
     )
+
+
+async def terms_text(version: int) -> str:
+    """The text of a version of the terms."""
+    terms = await TermsVersion.get_or_none(version=version)
+    return terms.text if terms else DEFAULT_TERMS
 
 
 async def update_program(

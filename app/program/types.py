@@ -24,14 +24,14 @@ class Program:
     terms_version: int
 
     @classmethod
-    def of(cls, program: ProgramValue) -> Program:
+    def of(cls, program: ProgramValue, *, terms: str) -> Program:
         return cls(
             currency_code=program.currency_code,
             pending_days=program.pending_days,
             credit_validity_days=program.credit_validity_days,
             max_redemption_share=program.max_redemption_share,
             minimum_redemption=Money.of(program.minimum_redemption),
-            terms=program.terms,
+            terms=terms,
             terms_version=program.terms_version,
         )
 

@@ -32,9 +32,9 @@ async def test_starting_a_redemption_costs_a_fixed_number_of_statements(
             START, start_input(merchant_id, "1.00", key="b", channel="ONLINE"), token=token
         )
 
-    # The caller's session is live (1), the program (2), the key and the merchant, the row,
+    # The caller's session is live (1), the program (1), the key and the merchant, the row,
     # the reservation (one statement on PostgreSQL, four on SQLite), and the answer's merchant.
-    assert len(in_store) == len(online) <= (8 if is_postgres else 11), "\n".join(online)
+    assert len(in_store) == len(online) <= (7 if is_postgres else 10), "\n".join(online)
     assert len(retry) <= 6, "\n".join(retry)
     await assert_ledger_consistent()
 
