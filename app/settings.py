@@ -39,7 +39,25 @@ class Settings(BaseSettings):
     max_aliases: int = 15
     max_tokens: int = 2_000
     max_page_size: int = 100
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = Field(default=1_000_000, ge=1_024)
+    # The worst-case number of objects a document may ask for, counted before it runs:
+    # each list multiplies what is under it by its `first` (or default page size).
+    max_query_cost: int = Field(default=20_000, ge=1)
+    # A GraphQL document's own size (variables excluded), counted in UTF-8 bytes.
+    max_document_bytes: int = Field(default=20_000, ge=512)
+    # What the automatic persisted-query cache may hold, in bytes of documents.
+    persisted_query_cache_bytes: int = Field(default=5_000_000, ge=0)
+    # Any string a client sends; narrower per field where a column is narrower.
+    max_string_length: int = Field(default=10_000, ge=64)
+    # A request's deadline: past it the operation stops and the client gets an error.
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How often an open WebSocket re-checks that its session still stands.
+    ws_liveness_check_seconds: float = Field(default=30.0, gt=0)
+    # When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: str | None = None
+    # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips): unset,
+    # the client address is the socket's peer. Comma-separated IPs or "*".
+    forwarded_allow_ips: str | None = None
 
     host: str = "127.0.0.1"
     port: int = 8000
