@@ -11,6 +11,10 @@ a check, record first and take the hit back when the attempt turns out fine:
     decision = await throttling.enforce(key=key, window=window, limit=limit)  # or raises
     if ok: await throttling.undo(key=key, decision=decision)
 
+A `Backoff` turns a hard wall into growing waits: past its free hits, each attempt must
+come a little later than the one before (1 s, 2 s, 4 s, ...), which slows a guesser to a
+crawl while whoever proves more (a known device) can be let through by other keys.
+
 Call these outside a transaction of your own: a recorded failure must stay recorded when
 the caller's work rolls back. The backend is the database, or Redis when the settings name
 REDIS_URL (`configure(settings)`; the process's settings otherwise).
@@ -24,9 +28,10 @@ from datetime import timedelta
 from app.core import clock
 from app.core.errors import RateLimited
 from app.settings import Settings, get_settings
-from app.throttling.backends import Backend, DatabaseBackend, Decision, RedisBackend
+from app.throttling.backends import Backend, Backoff, DatabaseBackend, Decision, RedisBackend
 
 __all__ = [
+    "Backoff",
     "Decision",
     "backend_for",
     "check",
@@ -84,26 +89,40 @@ def _check_limits(window: timedelta, limit: int) -> float:
     return window.total_seconds()
 
 
-async def hit(*, key: str, window: timedelta, limit: int) -> Decision:
-    """Record an attempt on `key` if fewer than `limit` were recorded in the last `window`.
-    A refused attempt is not recorded, so the key frees up when the window has passed."""
+async def hit(
+    *, key: str, window: timedelta, limit: int, backoff: Backoff | None = None
+) -> Decision:
+    """Record an attempt on `key` if fewer than `limit` were recorded in the last `window`
+    (and, with `backoff`, its wait after the latest hit has passed). A refused attempt is
+    not recorded, so the key frees up when the window (or the wait) has passed."""
     seconds = _check_limits(window, limit)
     now = clock.now().timestamp()
-    return await current_backend().hit(_key(key), now=now, window=seconds, limit=limit)
+    return await current_backend().hit(
+        _key(key), now=now, window=seconds, limit=limit, backoff=backoff
+    )
 
 
-async def check(*, key: str, window: timedelta, limit: int) -> Decision:
+async def check(
+    *, key: str, window: timedelta, limit: int, backoff: Backoff | None = None
+) -> Decision:
     """Whether an attempt on `key` would be allowed now, recording nothing."""
     seconds = _check_limits(window, limit)
     now = clock.now().timestamp()
-    return await current_backend().peek(_key(key), now=now, window=seconds, limit=limit)
+    return await current_backend().peek(
+        _key(key), now=now, window=seconds, limit=limit, backoff=backoff
+    )
 
 
 async def enforce(
-    *, key: str, window: timedelta, limit: int, message: str | None = None
+    *,
+    key: str,
+    window: timedelta,
+    limit: int,
+    message: str | None = None,
+    backoff: Backoff | None = None,
 ) -> Decision:
     """`hit`, raising RateLimited (with the seconds to wait) when the key is at its limit."""
-    decision = await hit(key=key, window=window, limit=limit)
+    decision = await hit(key=key, window=window, limit=limit, backoff=backoff)
     if not decision.allowed:
         raise RateLimited(message, retry_after=decision.retry_after_seconds)
     return decision

@@ -112,6 +112,60 @@ async def test_enforce_raises_rate_limited_with_the_wait(backend: Backend) -> No
     assert 590 <= (raised.value.retry_after or 0) <= 600
 
 
+BACKOFF = throttling.Backoff(free=2, first=10.0, longest=60.0)
+
+
+async def spaced(key: str = "slow") -> throttling.Decision:
+    return await throttling.hit(key=key, window=WINDOW, limit=100, backoff=BACKOFF)
+
+
+async def test_a_backoff_makes_each_attempt_past_the_free_ones_wait_longer(
+    backend: Backend,
+) -> None:
+    assert (await spaced()).allowed
+    assert (await spaced()).allowed
+    # Two free hits, then 10 s after the latest, then 20 s, 40 s, and never more than 60 s.
+    for wait in (10, 20, 40, 60, 60):
+        early = await spaced()
+        assert not early.allowed
+        assert timedelta(seconds=wait - 1) < early.retry_after <= timedelta(seconds=wait)
+        clock.advance(timedelta(seconds=wait - 1))
+        assert not (await spaced()).allowed
+        assert not (
+            await throttling.check(key="slow", window=WINDOW, limit=100, backoff=BACKOFF)
+        ).allowed
+        clock.advance(timedelta(seconds=1))
+        assert (
+            await throttling.check(key="slow", window=WINDOW, limit=100, backoff=BACKOFF)
+        ).allowed
+        assert (await spaced()).allowed
+    # Refused attempts were not recorded: seven hits in all.
+    assert (await throttling.check(key="slow", window=WINDOW, limit=100)).count == 7
+    # Once the hits leave the window, the free ones are back.
+    clock.advance(WINDOW)
+    assert (await spaced()).allowed
+    assert (await spaced()).allowed
+
+
+async def test_undoing_a_hit_under_backoff_gives_its_place_back(backend: Backend) -> None:
+    await spaced()
+    await spaced()
+    clock.advance(timedelta(seconds=10))
+    third = await spaced()
+    assert third.allowed
+    await throttling.undo(key="slow", decision=third)
+    # As if the third had never happened: the wait is the 10 s after the second.
+    assert (await spaced()).allowed
+
+
+async def test_parallel_hits_under_backoff_let_one_through(backend: Backend) -> None:
+    await spaced(key="hot")
+    await spaced(key="hot")
+    clock.advance(timedelta(seconds=10))
+    decisions = await asyncio.gather(*(spaced(key="hot") for _ in range(10)))
+    assert sum(d.allowed for d in decisions) == 1
+
+
 async def test_parallel_hits_never_pass_the_limit(backend: Backend) -> None:
     decisions = await asyncio.gather(*(hit(key="hot", limit=10) for _ in range(30)))
     assert sum(d.allowed for d in decisions) == 10
