@@ -3,7 +3,7 @@
 
 A customer's or admin's access token names its session (`sid`): ending the session
 (sign-out, a reused refresh token, a password change) ends the token with it, checked
-once per request by `app.accounts.loaders.principals_alive`. Refresh tokens are not
+once per request (and per WebSocket operation) by `app.accounts.loaders.principals_alive`. Refresh tokens are not
 JWTs: they are opaque random strings, stored hashed (see `new_refresh_token`)."""
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class Principal:
     merchant_id: int | None = None
     session_id: int | None = None
     issued_at: int | None = None
+    # When the token stops being valid (seconds since the epoch): an open WebSocket
+    # closes then.
+    expires_at: float | None = None
 
     @property
     def is_customer(self) -> bool:
@@ -226,6 +229,7 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
             token_id=str(claims["jti"]),
             session_id=session,
             issued_at=issued_at,
+            expires_at=expires,
         )
     if typ == PARTNER:
         scopes = frozenset(str(claims.get("scope", "")).split())
@@ -237,5 +241,6 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
             scopes=scopes,
             merchant_id=merchant if type(merchant) is int else None,
             issued_at=issued_at,
+            expires_at=expires,
         )
     raise Unauthenticated("The access token is not valid.")

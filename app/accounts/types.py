@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app.accounts import partners, service
-from app.accounts.loaders import invited_count_of, principals_alive
+from app.accounts.loaders import invited_count_of
 from app.accounts.models import PartnerClient as PartnerClientRow
 from app.accounts.models import Session as SessionRow
 from app.accounts.models import User
@@ -71,8 +71,6 @@ async def fetch_device(context: Context, pk: int) -> Device | None:
     """Only the customer (or admin) who owns the session sees it."""
     principal = context.principal
     if principal is None or principal.is_partner:
-        return None
-    if not await context.loader(principals_alive).load(principal):
         return None
     row = await service.get_live_session(user_id=principal.subject_id, session_id=pk)
     return Device.of(row, current_session_id=principal.session_id) if row else None
@@ -278,8 +276,6 @@ async def fetch_partner_client(context: Context, pk: int) -> PartnerClient | Non
     """Admins only."""
     principal = context.principal
     if principal is None or not principal.is_admin:
-        return None
-    if not await context.loader(principals_alive).load(principal):
         return None
     row = await partners.get_partner_client(pk)
     return PartnerClient.of(row) if row else None

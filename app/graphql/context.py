@@ -1,9 +1,10 @@
-"""The typed per-request context: settings, the caller (decoded once, lazily) and
-per-request DataLoaders (never shared between requests, so never between customers)."""
+"""The typed per-request context: settings, the caller (established once, before any
+field runs, with its session confirmed alive) and per-request DataLoaders (never shared
+between requests, so never between customers)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
+from strawberry.extensions import SchemaExtension
 from strawberry.types import Info as StrawberryInfo
 
+from app.accounts.loaders import principals_alive
 from app.accounts.tokens import Principal, principal_from_token
-from app.core.errors import Unauthenticated
+from app.core.errors import AccessError, Unauthenticated
 from app.settings import Settings
 
 K = TypeVar("K")
@@ -33,6 +36,7 @@ class Context:
     # cannot send headers on a WebSocket.
     connection_params: dict[str, Any] | None = None
     _principal: Any = field(default=_UNSET, repr=False)
+    _caller_error: AccessError | None = field(default=None, repr=False)
     _loaders: dict[Callable[..., Any], DataLoader[Any, Any]] = field(default_factory=dict)
 
     @property
@@ -41,20 +45,49 @@ class Context:
         return client.host if client else "unknown"
 
     @property
-    def principal(self) -> Principal | None:
-        """The caller, or None when no token was sent. A token that is sent but not
-        valid is an error, never silently anonymous."""
-        if self._principal is _UNSET:
-            params = self.connection_params if isinstance(self.connection_params, dict) else {}
-            header = params.get("Authorization") or self.request.headers.get("authorization")
-            if not header:
-                self._principal = None
-            else:
+    def sent_credentials(self) -> bool:
+        """Whether the caller sent a token at all (valid or not)."""
+        return self._authorization() is not None
+
+    async def establish_caller(self) -> AccessError | None:
+        """Decode the caller's token and confirm that its session (or partner client)
+        still stands: sign-out, a password change, a disabled client or a rotated secret
+        take effect at once. Runs once, before any field (see `EstablishCaller`), so no
+        field can skip it. Returns the reason a sent token is refused, if it is."""
+        if self._principal is not _UNSET:
+            return self._caller_error
+        principal: Principal | None = None
+        try:
+            header = self._authorization()
+            if header is not None:
+                if not isinstance(header, str):  # a connection_init payload is any JSON
+                    raise Unauthenticated("Send the access token as 'Bearer <token>'.")
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
                     raise Unauthenticated("Send the access token as 'Bearer <token>'.")
-                self._principal = principal_from_token(self.settings, token.strip())
+                principal = principal_from_token(self.settings, token.strip())
+                if not (await principals_alive([principal]))[0]:
+                    raise Unauthenticated("This session has ended; sign in again.")
+        except AccessError as error:
+            principal, self._caller_error = None, error
+        self._principal = principal
+        return self._caller_error
+
+    @property
+    def principal(self) -> Principal | None:
+        """The caller, or None when no token was sent. A token that is sent but not
+        valid, or whose session has ended, is an error, never silently anonymous."""
+        if self._principal is _UNSET:
+            # Fields run only after `EstablishCaller`; reaching here is a wiring fault.
+            raise RuntimeError("the caller is read before it was established")
+        if self._caller_error is not None:
+            raise self._caller_error
         return self._principal
+
+    def _authorization(self) -> Any:
+        params = self.connection_params if isinstance(self.connection_params, dict) else {}
+        header = params.get("Authorization") or self.request.headers.get("authorization")
+        return header or None
 
     def loader(self, batch: Callable[[list[K]], Awaitable[list[V]]]) -> DataLoader[K, V]:
         """The request's DataLoader for `batch`, made on first use."""
@@ -66,3 +99,14 @@ class Context:
 
 
 Info = StrawberryInfo[Context, None]
+
+
+class EstablishCaller(SchemaExtension):
+    """Establishes the caller after the document is validated and before any resolver
+    runs, for every operation over HTTP and WebSocket alike."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            await context.establish_caller()
+        yield

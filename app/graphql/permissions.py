@@ -8,21 +8,17 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
-from app.accounts.loaders import principals_alive
 from app.accounts.tokens import Principal
 from app.core.errors import Forbidden, Unauthenticated
 from app.graphql.context import Info
 
 
 async def _caller(info: Info) -> Principal:
-    """The caller, whose session (or partner client) still stands: a token of a session
-    that was signed out, or of a disabled or rotated partner client, is refused although it
-    has not expired. One lookup per request (the request's loader caches it)."""
+    """The caller. Its token was checked and its session (or partner client) confirmed
+    alive when the operation started (`Context.establish_caller`)."""
     principal = info.context.principal
     if principal is None:
         raise Unauthenticated()
-    if not await info.context.loader(principals_alive).load(principal):
-        raise Unauthenticated("This session has ended; sign in again.")
     return principal
 
 

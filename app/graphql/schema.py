@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.features import feature_modules
+from app.graphql.context import EstablishCaller
 from app.graphql.limits import limit_extensions
 from app.graphql.metrics import OperationMetrics
 from app.graphql.node import Node, NodeQuery
@@ -38,6 +39,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
         *limit_extensions(settings),
+        EstablishCaller,
         OperationMetrics,
     ]
     if settings.is_production:
