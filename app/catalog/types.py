@@ -52,8 +52,8 @@ class Merchant(Node):
     async def products(
         self, info: Info, first: int = 20, after: str | None = None, category: str | None = None
     ) -> Connection[Product]:
-        page = await service.list_products(
-            merchant_id=self.pk, first=first, after=after, category=category
+        page = await info.context.loader(loaders.product_pages).load(
+            (self.pk, first, after, category)
         )
         return Connection.of(page, [Product.of(row) for row in page.items])
 
