@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from tortoise import fields
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
@@ -38,7 +40,10 @@ def _encode_value(value: Any) -> Any:
 
 def _decode_value(value: Any) -> Any:
     if isinstance(value, dict) and "t" in value:
-        return datetime.fromisoformat(value["t"])
+        text = value["t"]
+        if not isinstance(text, str) or len(text) > 40:
+            raise ValueError
+        return datetime.fromisoformat(text)
     return value
 
 
@@ -47,14 +52,84 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, length: int) -> list[Any]:
+# A cursor is a few sort keys: anything longer is not one of ours.
+MAX_CURSOR_LENGTH = 2_000
+# What a text sort key may hold when its column does not say.
+MAX_TEXT_KEY_LENGTH = 1_000
+
+KeyCheck = Callable[[Any], Any]
+
+# The range of each integer column kind: a value beyond it would make the database fail.
+_INT_RANGES: tuple[tuple[type[fields.Field], int], ...] = (
+    (fields.SmallIntField, 2**15 - 1),
+    (fields.BigIntField, 2**63 - 1),
+    (fields.IntField, 2**31 - 1),
+)
+
+
+def _int_check(limit: int) -> KeyCheck:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > limit:
+            raise ValueError
+        return value
+
+    return check
+
+
+def _text_check(limit: int) -> KeyCheck:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or len(value) > limit:
+            raise ValueError
+        return value
+
+    return check
+
+
+def _datetime_check(value: Any) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError
+    return value.astimezone(UTC)  # OverflowError at the ends of time
+
+
+def _scalar_check(value: Any) -> Any:
+    if isinstance(value, (dict, list, datetime)):
+        raise ValueError
+    return value
+
+
+def key_check(field: fields.Field | None) -> KeyCheck:
+    """What a cursor may hold for a sort key of this model field."""
+    if isinstance(field, fields.DatetimeField):
+        check: KeyCheck = _datetime_check
+    elif isinstance(field, fields.IntField):
+        limit = next(limit for kind, limit in _INT_RANGES if isinstance(field, kind))
+        check = _int_check(limit)
+    elif isinstance(field, fields.CharField):
+        check = _text_check(field.max_length)
+    elif isinstance(field, fields.TextField):
+        check = _text_check(MAX_TEXT_KEY_LENGTH)
+    else:
+        check = _scalar_check
+    if field is not None and field.null:
+        return lambda value: None if value is None else check(value)
+    return check
+
+
+def decode_cursor(cursor: str, length: int, checks: Sequence[KeyCheck] | None = None) -> list[Any]:
+    """The sort keys of a cursor, each checked against what its column holds: a forged
+    cursor is INVALID_INPUT, never a query the database refuses."""
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
+            raise ValueError
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != length:
             raise ValueError
-        return [_decode_value(v) for v in values]
-    except (ValueError, TypeError, KeyError):
+        decoded = [_decode_value(v) for v in values]
+        if checks is not None:
+            decoded = [check(v) for check, v in zip(checks, decoded, strict=True)]
+        return decoded
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
         raise InvalidInput("The cursor is not valid.", field=["after"]) from None
 
 
@@ -86,7 +161,10 @@ async def keyset_page(
     keys = [(key.lstrip("-"), key.startswith("-")) for key in order_by]
     limit = page_size(first)
     if after:
-        queryset = queryset.filter(_after_filter(keys, decode_cursor(after, len(keys))))
+        fields_map = queryset.model._meta.fields_map
+        checks = [key_check(fields_map.get(name)) for name, _ in keys]
+        values = decode_cursor(after, len(keys), checks)
+        queryset = queryset.filter(_after_filter(keys, values))
     rows = await queryset.order_by(*order_by).limit(limit + 1)
     has_next = len(rows) > limit
     rows = rows[:limit]

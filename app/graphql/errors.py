@@ -26,7 +26,12 @@ ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL = "INTERNAL_SERVER_ERROR"
-PRE_EXECUTION_CODES = frozenset({VALIDATION_FAILED, QUERY_TOO_COMPLEX})
+# An answer with no data whose every error has one of these codes is the client's fault as
+# a whole: HTTP 400. INVALID_INPUT is a variable refused before execution (or a query whose
+# input was refused before it could answer anything).
+PRE_EXECUTION_CODES = frozenset(
+    {VALIDATION_FAILED, QUERY_TOO_COMPLEX, ErrorCode.INVALID_INPUT.value}
+)
 
 
 @strawberry.type(description="An expected failure: `field` is the path of the input at fault.")
@@ -71,6 +76,31 @@ def returns_user_errors(
 
 # graphql-core's parser says so when the token limit cuts a document short.
 _TOKEN_LIMIT_MESSAGE = "Document contains more than"
+_SYNTAX_ERROR = "Syntax Error"
+GENERIC_VALIDATION_MESSAGE = "The operation does not match the schema."
+
+
+def _before_execution(error: GraphQLError) -> bool:
+    """graphql-core's own refusal of the document or of a variable (a coercion error wraps
+    the scalar's error), as opposed to a failure while a field ran."""
+    original = error.original_error
+    return error.path is None and (original is None or isinstance(original, GraphQLError))
+
+
+def hide_schema_names(error: GraphQLError) -> None:
+    """In production, graphql-core's validation messages would name types, arguments and
+    fields the client did not send ("Field 'x' argument 'y' of type 'Z!' is required"): the
+    message becomes a generic one. The code and the locations stay."""
+    if "code" in (error.extensions or {}) or not _before_execution(error):
+        return
+    if error.message.startswith(_SYNTAX_ERROR) or _TOKEN_LIMIT_MESSAGE in error.message:
+        return
+    node = error.nodes[0] if error.nodes else None
+    variable = getattr(getattr(node, "variable", None), "name", None)
+    if variable is not None and error.message.startswith(f"Variable '${variable.value}'"):
+        error.message = f"Variable '${variable.value}' has an invalid value."
+    else:
+        error.message = GENERIC_VALIDATION_MESSAGE
 
 
 def classify(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
@@ -88,7 +118,7 @@ def classify(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
             extensions["field"] = original.field
     elif "code" in extensions:
         pass
-    elif original is None and error.path is None:
+    elif _before_execution(error):
         is_token_limit = _TOKEN_LIMIT_MESSAGE in message
         extensions["code"] = QUERY_TOO_COMPLEX if is_token_limit else VALIDATION_FAILED
     else:

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 
 from app.core.errors import NotFound
-from app.core.ids import decode_any_id
+from app.core.ids import decode_any_id, primary_key
 from app.graphql.context import Context, Info
 
 NodeFetcher = Callable[[Context, int], Awaitable[Any | None]]
@@ -37,10 +37,11 @@ class NodeQuery:
     @strawberry.field(description="Any object by its id, if the caller may see it.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         try:
-            type_name, pk = decode_any_id(id)
+            type_name, text = decode_any_id(id)
         except NotFound:
             return None
         fetch = _FETCHERS.get(type_name)
-        if fetch is None or not pk.isdigit():
+        pk = primary_key(text)
+        if fetch is None or pk is None:
             return None
-        return await fetch(info.context, int(pk))
+        return await fetch(info.context, pk)

@@ -1,16 +1,235 @@
-"""Money, dates and pages as the contract shows them."""
+"""Money, dates and pages as the contract shows them, and the bounds every input value
+meets before anything runs.
+
+Every string a client sends (a variable or a literal in the document) is checked here:
+no NUL or other control character but tab, new line and carriage return, no lone
+surrogate, at most `MAX_STRING_LENGTH` characters. An `ID` is at most `MAX_ID_LENGTH`
+ASCII characters; a `Decimal` is plain decimal text (`-?[0-9]+(.[0-9]+)?`, at most
+`MAX_DECIMAL_LENGTH` characters: no exponent, no underscores, no other digits, no NaN).
+
+graphql-core reserves the names `String` and `ID`, so those two keep graphql-core's own
+scalars and are checked by type where values enter: variables before execution
+(`bounded_executor`, a refusal is INVALID_INPUT at the variable's path) and literals during
+validation (`bounded_literals`, GRAPHQL_VALIDATION_FAILED at the literal). `Decimal` is
+replaced outright (`decimal_scalar`).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLInputType,
+    GraphQLSchema,
+    IntValueNode,
+    StringValueNode,
+    get_named_type,
+    get_nullable_type,
+    is_input_object_type,
+    is_input_type,
+    is_list_type,
+)
+from graphql.utilities import get_operation_ast, type_from_ast
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.scalar import ScalarDefinition, scalar
 
+from app.core.errors import InvalidInput
 from app.core.money import Money as MoneyValue
 from app.core.pagination import Page
+from app.graphql.errors import VALIDATION_FAILED
+from app.settings import Settings
 
 T = TypeVar("T")
+
+MAX_ID_LENGTH = 100
+MAX_DECIMAL_LENGTH = 30
+# Refusals reported for one request: enough to fix a form, not a flood.
+MAX_REFUSALS = 20
+
+# C0 control characters but tab, line feed and carriage return; and any surrogate code
+# point (a str holds one only when it came unpaired).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+_ID_TEXT = re.compile(r"[\x20-\x7e]*", re.ASCII)
+
+
+class InputBounds:
+    """The checks of one schema, made from its settings."""
+
+    def __init__(self, max_string_length: int) -> None:
+        self.max_string_length = max_string_length
+
+    def text_problem(self, value: str) -> str | None:
+        if len(value) > self.max_string_length:
+            return f"At most {self.max_string_length} characters."
+        if _FORBIDDEN.search(value):
+            return "Control characters and unpaired surrogates are not allowed."
+        return None
+
+    def id_problem(self, value: str | int) -> str | None:
+        text = str(value)
+        if len(text) > MAX_ID_LENGTH or not _ID_TEXT.fullmatch(text):
+            return "Not an id of this API."
+        return None
+
+    def decimal_problem(self, value: object) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return 'A decimal is sent as a string such as "12.50".'
+        text = str(value)
+        if len(text) > MAX_DECIMAL_LENGTH or not _PLAIN_DECIMAL.fullmatch(text):
+            return f'A decimal is plain digits such as "12.50", at most {MAX_DECIMAL_LENGTH}.'
+        return None
+
+    def problem(self, type_name: str, value: object) -> str | None:
+        """What is wrong with `value` sent for the scalar `type_name`, if anything. A value
+        of the wrong JSON kind is left to graphql-core, which refuses it by type."""
+        if type_name == "Decimal":
+            return None if isinstance(value, bool) else self.decimal_problem(value)
+        if type_name == "ID" and isinstance(value, str | int) and not isinstance(value, bool):
+            return self.id_problem(value) or (
+                self.text_problem(value) if isinstance(value, str) else None
+            )
+        if isinstance(value, str):
+            return self.text_problem(value)
+        return None
+
+    def refusals(
+        self, value: Any, type_: GraphQLInputType, path: list[str]
+    ) -> Iterator[tuple[list[str], str]]:
+        """(path, problem) of each leaf of a variable's raw value that is out of bounds."""
+        type_ = get_nullable_type(type_)  # type: ignore[assignment]
+        if value is None:
+            return
+        if is_list_type(type_):
+            item_type = type_.of_type  # type: ignore[attr-defined]
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    yield from self.refusals(item, item_type, [*path, str(index)])
+            else:  # a single value stands for a list of one
+                yield from self.refusals(value, item_type, path)
+        elif is_input_object_type(type_):
+            if isinstance(value, dict):
+                for name, field in type_.fields.items():  # type: ignore[attr-defined]
+                    if name in value:
+                        yield from self.refusals(value[name], field.type, [*path, name])
+        else:
+            problem = self.problem(get_named_type(type_).name, value)
+            if problem:
+                yield path, problem
+
+    def variable_refusals(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        raw_values: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> list[GraphQLError]:
+        operation = get_operation_ast(document, operation_name)
+        if operation is None or not raw_values:
+            return []
+        errors: list[GraphQLError] = []
+        for definition in operation.variable_definitions or ():
+            name = definition.variable.name.value
+            type_ = type_from_ast(schema, definition.type)
+            if name not in raw_values or type_ is None or not is_input_type(type_):
+                continue
+            for path, problem in self.refusals(raw_values[name], type_, [name]):  # type: ignore[arg-type]
+                refusal = InvalidInput(problem, field=path)
+                errors.append(GraphQLError(problem, definition, original_error=refusal))
+                if len(errors) >= MAX_REFUSALS:
+                    return errors
+        return errors
+
+
+def bounded_executor(bounds: InputBounds) -> type[StrawberryGraphQLCoreExecutionContext]:
+    """The executor that refuses out-of-bounds variables before anything runs."""
+
+    class BoundedInputExecutor(StrawberryGraphQLCoreExecutionContext):
+        @classmethod
+        def build(  # type: ignore[override]
+            cls,
+            schema: GraphQLSchema,
+            document: DocumentNode,
+            root_value: Any = None,
+            context_value: Any = None,
+            raw_variable_values: dict[str, Any] | None = None,
+            operation_name: str | None = None,
+            *args: Any,
+            **kwargs: Any,
+        ) -> Any:
+            refused = bounds.variable_refusals(
+                schema, document, raw_variable_values, operation_name
+            )
+            if refused:
+                return refused
+            return super().build(
+                schema,
+                document,
+                root_value,
+                context_value,
+                raw_variable_values,
+                operation_name,
+                *args,
+                **kwargs,
+            )
+
+    return BoundedInputExecutor
+
+
+def bounded_literals(bounds: InputBounds) -> type[ASTValidationRule]:
+    """The validation rule that refuses out-of-bounds literals written in the document
+    (Decimal literals are refused by the Decimal scalar itself)."""
+
+    class BoundedLiterals(ASTValidationRule):
+        def _check(self, node: StringValueNode | IntValueNode, value: str | int) -> None:
+            type_ = self.context.get_input_type()
+            type_name = get_named_type(type_).name if type_ is not None else ""
+            if type_name == "Decimal":
+                return
+            problem = bounds.problem(type_name, value)
+            if problem:
+                self.report_error(
+                    GraphQLError(problem, node, extensions={"code": VALIDATION_FAILED})
+                )
+
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            self._check(node, node.value)
+
+        def enter_int_value(self, node: IntValueNode, *_: Any) -> None:
+            type_ = self.context.get_input_type()
+            if type_ is not None and get_named_type(type_).name == "ID":
+                self._check(node, node.value)
+
+    return BoundedLiterals
+
+
+def decimal_scalar(bounds: InputBounds) -> ScalarDefinition:
+    """`Decimal` as plain decimal text, replacing strawberry's (which takes whatever
+    Python's Decimal takes: exponents, underscores, other scripts' digits, NaN)."""
+
+    def parse(value: object) -> Decimal:
+        problem = bounds.decimal_problem(value)
+        if problem:
+            raise GraphQLError(problem)
+        return Decimal(str(value))
+
+    return scalar(
+        name="Decimal",
+        description="Decimal (fixed-point)",
+        serialize=str,
+        parse_value=parse,
+    )
+
+
+def input_bounds(settings: Settings) -> InputBounds:
+    return InputBounds(max_string_length=settings.max_string_length)
 
 
 @strawberry.type(description='An exact amount: `amount` is a decimal string such as "12.50".')

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import strawberry
 from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
+from strawberry.extensions.add_validation_rules import AddValidationRules
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.features import feature_modules
 from app.graphql.context import EstablishCaller
+from app.graphql.errors import hide_schema_names
 from app.graphql.limits import limit_extensions
 from app.graphql.metrics import OperationMetrics
 from app.graphql.node import Node, NodeQuery
+from app.graphql.scalars import bounded_executor, bounded_literals, decimal_scalar, input_bounds
 from app.graphql.viewer import ViewerQuery
 from app.settings import Settings
 
@@ -26,25 +30,34 @@ def _collect(kind: str, name: str) -> tuple[type, ...]:
 
 
 class AppSchema(strawberry.Schema):
+    production = False
+
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
-        # Errors are classified, masked and logged once, in app.graphql.errors.classify.
-        return None
+        # Errors are classified, masked and logged once, in app.graphql.errors.classify;
+        # only the schema knows it serves production, where validation messages are generic.
+        if self.production:
+            for error in errors:
+                hide_schema_names(error)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     query = merge_types("Query", (NodeQuery, ViewerQuery, *_collect("queries", "Query")))
     mutations = _collect("mutations", "Mutation")
     subscriptions = _collect("subscriptions", "Subscription")
+    bounds = input_bounds(settings)
+    # Made once here: the validation cache is keyed by the rule classes.
+    literal_rules = [bounded_literals(bounds)]
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+        lambda: AddValidationRules(literal_rules),
         *limit_extensions(settings),
         EstablishCaller,
         OperationMetrics,
     ]
     if settings.is_production:
         extensions.append(DisableIntrospection)
-    return AppSchema(
+    schema = AppSchema(
         query=query,
         mutation=merge_types("Mutation", mutations) if mutations else None,
         subscription=merge_types("Subscription", subscriptions) if subscriptions else None,
@@ -54,7 +67,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             disable_field_suggestions=settings.is_production,
             relay_max_results=settings.max_page_size,
         ),
+        scalar_overrides={Decimal: decimal_scalar(bounds)},
+        execution_context_class=bounded_executor(bounds),
     )
+    schema.production = settings.is_production
+    return schema
 
 
 def schema_sdl() -> str:

@@ -16,3 +16,21 @@ def test_ids_are_opaque_and_round_trip() -> None:
 def test_an_id_of_another_type_or_garbage_is_not_found(bad: str) -> None:
     with pytest.raises(NotFound):
         decode_id(bad, "Merchant")
+
+
+@pytest.mark.parametrize(
+    "pk", [str(2**63), "9" * 40, "0", "-1", "\u00b2", "\u0661\u0662", "1 ", "0x10"]
+)
+def test_a_key_outside_bigint_or_not_plain_ascii_digits_is_not_found(pk: str) -> None:
+    with pytest.raises(NotFound):
+        decode_id(encode_id("Merchant", pk), "Merchant")
+
+
+def test_the_largest_bigint_is_still_a_key() -> None:
+    assert decode_id(encode_id("Merchant", 2**63 - 1), "Merchant") == 2**63 - 1
+
+
+@pytest.mark.parametrize("bad", [encode_id("Merchant", 1) + "A" * 100, "TWVyY2hhbnQ6MQ€"])
+def test_an_id_too_long_or_not_ascii_is_not_found_without_decoding(bad: str) -> None:
+    with pytest.raises(NotFound):
+        decode_id(bad, "Merchant")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from app.accounts.models import User
@@ -48,3 +51,64 @@ async def test_first_is_capped_and_a_bad_cursor_is_refused(db) -> None:
         await keyset_page(User.all(), first=2, after="not-a-cursor")
     with pytest.raises(InvalidInput):
         await keyset_page(User.all(), first=-1, after=None)
+
+
+def _forged(values: object) -> str:
+    raw = json.dumps(values).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["abc"],
+        [None],
+        [2**63],
+        [-(2**63) - 1],
+        [1.5],
+        [True],
+        [{"t": "2024-01-01T00:00:00+00:00"}],
+        [[1]],
+    ],
+    ids=["text", "null", "beyond-bigint", "below-bigint", "float", "bool", "date", "list"],
+)
+async def test_a_forged_cursor_whose_key_is_not_what_the_column_holds_is_refused(
+    db, values: list
+) -> None:
+    await make_customer()
+    with pytest.raises(InvalidInput) as refused:
+        await keyset_page(User.all(), first=2, after=_forged(values))
+    assert refused.value.field == ["after"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["x" * 500, 1],
+        [7, 1],
+        ["Ada", "1"],
+    ],
+    ids=["longer-than-column", "number-for-text", "text-for-id"],
+)
+async def test_a_forged_compound_cursor_is_refused(db, values: list) -> None:
+    await make_customer()
+    with pytest.raises(InvalidInput):
+        await keyset_page(
+            User.all(), first=2, after=_forged(values), order_by=("display_name", "-id")
+        )
+
+
+@pytest.mark.parametrize(
+    "time", ["not a time", "2024-01-01T00:00:00", 12, "9" * 100], ids=str
+)
+async def test_a_forged_time_in_a_cursor_is_refused(db, time: object) -> None:
+    with pytest.raises(InvalidInput):
+        await keyset_page(
+            User.all(), first=2, after=_forged([{"t": time}, 1]), order_by=("-created_at", "-id")
+        )
+
+
+async def test_an_oversized_or_non_ascii_cursor_is_refused_before_decoding(db) -> None:
+    for cursor in ["A" * 5_000, "WzFd€"]:
+        with pytest.raises(InvalidInput):
+            await keyset_page(User.all(), first=2, after=cursor)
