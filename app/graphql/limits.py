@@ -1,5 +1,5 @@
-"""Depth, alias and token limits, built once at start-up so the validation cache keeps
-working (a rule class made per request would defeat it)."""
+"""Depth, alias, token and cost limits, built once at start-up so the validation cache
+keeps working (a rule class made per request would defeat it)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.add_validation_rules import AddValidationRules
 
+from app.graphql.cost import CostLimit, QueryCostLimiter
 from app.graphql.errors import QUERY_TOO_COMPLEX
 from app.settings import Settings
 
@@ -57,7 +58,10 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     rules = [
         _reports_too_complex(rule) for limiter in limiters for rule in limiter.validation_rules
     ]
+    cost = CostLimit(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size)
     return [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        # After the ValidationCache (see build_schema): only a valid document is costed.
+        lambda: QueryCostLimiter(cost),
     ]
