@@ -13,7 +13,14 @@ from app.catalog.models import Channel, Merchant, Product, Store
 from app.core import clock
 from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput
 from app.core.money import Money
-from app.core.pagination import Page, decode_cursor, encode_cursor, keyset_page, page_size
+from app.core.pagination import (
+    Page,
+    decode_cursor,
+    encode_cursor,
+    key_check,
+    keyset_page,
+    page_size,
+)
 from app.program.service import get_program
 
 MAX_PRODUCTS_PER_REQUEST = 1_000
@@ -169,17 +176,14 @@ _PRODUCT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-_MAX_ID = 2**63 - 1
 
 
 def _product_after(after: str | None) -> int | None:
     """The id a products cursor holds (products are listed by id)."""
     if not after:
         return None
-    [last_id] = decode_cursor(after, 1)
-    if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id <= _MAX_ID:
-        raise InvalidInput("The cursor is not valid.", field=["after"])
-    return last_id
+    [last_id] = decode_cursor(after, 1, [key_check(Product._meta.fields_map["id"])])
+    return int(last_id)
 
 
 async def products_of_merchants(
