@@ -5,7 +5,7 @@ between requests, so never between customers)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -44,11 +44,6 @@ class Context:
         client = self.request.client
         return client.host if client else "unknown"
 
-    @property
-    def sent_credentials(self) -> bool:
-        """Whether the caller sent a token at all (valid or not)."""
-        return self._authorization() is not None
-
     async def establish_caller(self) -> AccessError | None:
         """Decode the caller's token and confirm that its session (or partner client)
         still stands: sign-out, a password change, a disabled client or a rotated secret
@@ -72,6 +67,18 @@ class Context:
             principal, self._caller_error = None, error
         self._principal = principal
         return self._caller_error
+
+    @property
+    def established_principal(self) -> Principal | None:
+        """The caller once established and accepted; None otherwise (never raises)."""
+        if self._principal is _UNSET or self._caller_error is not None:
+            return None
+        return self._principal
+
+    def for_operation(self) -> Context:
+        """A fresh context for one operation on a WebSocket: the connection's request
+        and token, but its own caller (checked anew) and its own loaders."""
+        return replace(self, _principal=_UNSET, _caller_error=None, _loaders={})
 
     @property
     def principal(self) -> Principal | None:

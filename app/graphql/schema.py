@@ -40,10 +40,14 @@ class AppSchema(strawberry.Schema):
                 hide_schema_names(error)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(
+    settings: Settings, *, extra_subscriptions: tuple[type, ...] = ()
+) -> strawberry.Schema:
+    """The schema of every feature; `extra_subscriptions` join the features' own (the
+    WebSocket's tests bring one of their own)."""
     query = merge_types("Query", (NodeQuery, ViewerQuery, *_collect("queries", "Query")))
     mutations = _collect("mutations", "Mutation")
-    subscriptions = _collect("subscriptions", "Subscription")
+    subscriptions = (*_collect("subscriptions", "Subscription"), *extra_subscriptions)
     bounds = input_bounds(settings)
     # Made once here: the validation cache is keyed by the rule classes.
     literal_rules = [bounded_literals(bounds)]

@@ -3,6 +3,7 @@ format and status codes."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -11,23 +12,39 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.core.logging import request_id_var
 from app.graphql.context import Context
 from app.graphql.errors import PRE_EXECUTION_CODES, classify
 from app.graphql.persisted_queries import NOT_FOUND, PersistedQueries, PersistedQueryError
+from app.graphql.websocket import SubscriptionSocket
 from app.settings import Settings
+
+# Open subscriptions one socket may hold at once.
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
 
 class GraphQLView(GraphQL):
+    # The WebSocket carries subscriptions only, each with its caller checked.
+    graphql_transport_ws_handler_class = SubscriptionSocket
+
     def __init__(self, schema: BaseSchema, *, settings: Settings) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.app_env == "development" else None,
             allow_queries_via_get=True,
+            # graphql-transport-ws only: the contract's protocol, and the one whose
+            # handler checks the caller per operation (see app/graphql/websocket.py).
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            # Pages of the web frontends may open the socket, as they may call over HTTP.
+            allowed_origins=settings.cors_origins,
         )
         self.settings = settings
         self.persisted_queries = PersistedQueries()
@@ -74,6 +91,24 @@ class GraphQLView(GraphQL):
             settings=self.settings,
             request_id=request_id_var.get() or "-",
         )
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Hostile JSON fails beyond JSONDecodeError (nesting past the recursion limit,
+        # integers past Python's digit limit): all of it is "not JSON", over HTTP and
+        # over the WebSocket alike.
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as error:
+            raise json.JSONDecodeError("The message is not valid JSON.", "", 0) from error
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | None:
+        """A WebSocket whose connection_init carries a token that is not valid, expired
+        or of an ended session is closed (4403); without a token it stays anonymous."""
+        if await context.establish_caller() is not None:
+            raise ConnectionRejectionError()
+        return UNSET
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult

@@ -1,0 +1,189 @@
+"""The WebSocket at /graphql (graphql-transport-ws): subscriptions only.
+
+Queries and mutations go over HTTP, where the request deadline, the body limits and the
+status codes apply; over the socket they are refused. Every subscription establishes its
+caller afresh (token expiry and session liveness, as an HTTP request does), its errors
+go through the one error map, and a connection whose token expires or whose session ends
+is closed with 4403."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.utils.aio import aclosing
+
+from app.accounts.loaders import principals_alive
+from app.accounts.tokens import Principal
+from app.core import clock
+from app.core.logging import request_id_var
+from app.graphql.context import Context
+from app.graphql.errors import QUERY_TOO_COMPLEX, classify
+
+log = logging.getLogger(__name__)
+
+# Close codes (graphql-transport-ws uses 44xx for the application's own reasons).
+CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_REQUEST = 4400
+OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
+MAX_OPERATION_ID_LENGTH = 128
+
+
+class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
+    """strawberry's graphql-transport-ws handler, with the caller checked per operation
+    and for as long as the connection stays open."""
+
+    context: Context
+    _watchdog: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        principal = self.context.established_principal
+        if self.connection_acknowledged and principal is not None:
+            self._watchdog = asyncio.create_task(self._watch(principal))
+
+    async def shutdown(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._watchdog
+        await super().shutdown()
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: Any = message.get("payload")
+        operation_id: Any = message.get("id")
+        if (
+            not isinstance(operation_id, str)
+            or not 0 < len(operation_id) <= MAX_OPERATION_ID_LENGTH
+            or not isinstance(payload, dict)
+            or not isinstance(payload.get("query"), str)
+            or not isinstance(payload.get("variables") or {}, dict)
+            or not isinstance(payload.get("operationName") or "", str)
+        ):
+            await self.websocket.close(code=CLOSE_BAD_REQUEST, reason="Malformed subscribe")
+            return
+        await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        try:
+            await self._run(operation)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the error map below covers execution; this is a last guard
+            log.exception("subscription %s failed", operation.id)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+
+    async def _run(self, operation: Operation[Context, None]) -> None:
+        settings = self.context.settings
+        if len(operation.query.encode()) > settings.max_document_bytes:
+            too_large = GraphQLError(
+                "The document is too large.", extensions={"code": QUERY_TOO_COMPLEX}
+            )
+            await self._send_errors(operation, [too_large])
+            return
+        context = self.context.for_operation()
+        refused = await context.establish_caller()
+        if refused is not None:
+            # A token that expired or whose session ended ends the connection.
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason=refused.message)
+            return
+        stream = await self.schema.stream(
+            operation.query,
+            variable_values=operation.variables,
+            context_value=context,
+            root_value=self.root_value,
+            operation_name=operation.operation_name,
+            allowed_operation_types=(OperationType.SUBSCRIPTION,),
+        )
+        async with aclosing(stream):
+            first = True
+            async for result in stream:
+                if first and isinstance(result, PreExecutionError):
+                    await self._refuse(operation, result.errors or [])
+                    return
+                if not isinstance(result, ExecutionResult):
+                    return  # incremental delivery has no frame here; nothing is sent
+                first = False
+                body: dict[str, Any] = {"data": result.data}
+                if result.errors:
+                    body["errors"] = [self._format(error) for error in result.errors]
+                await operation.send_operation_message(
+                    {"id": operation.id, "type": "next", "payload": body}  # type: ignore[typeddict-item]
+                )
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    async def _refuse(
+        self, operation: Operation[Context, None], errors: list[GraphQLError]
+    ) -> None:
+        first = errors[0] if errors else None
+        if isinstance(first, GraphQLSyntaxError) or (
+            first is not None and isinstance(first.original_error, CannotGetOperationTypeError)
+        ):
+            await self.websocket.close(code=CLOSE_BAD_REQUEST, reason="Malformed operation")
+            self.operations.pop(operation.id, None)
+            return
+        await self._send_errors(operation, errors)
+
+    async def _send_errors(
+        self, operation: Operation[Context, None], errors: list[GraphQLError]
+    ) -> None:
+        await operation.send_operation_message(
+            {"id": operation.id, "type": "error", "payload": [self._format(e) for e in errors]}  # type: ignore[typeddict-item]
+        )
+
+    @staticmethod
+    def _format(error: GraphQLError) -> dict[str, Any]:
+        if isinstance(error.original_error, InvalidOperationTypeError):
+            error = GraphQLError(
+                "This WebSocket carries subscriptions only; send queries and mutations "
+                "with POST /graphql.",
+                nodes=error.nodes,
+                extensions={"code": OPERATION_NOT_ALLOWED},
+            )
+        return classify(error, request_id_var.get())
+
+    async def _watch(self, principal: Principal) -> None:
+        """Close the connection when the token expires or the session ends; the session is
+        re-checked every `ws_liveness_check_seconds`."""
+        interval = self.context.settings.ws_liveness_check_seconds
+        expires = principal.expires_at or float("inf")
+        try:
+            while True:
+                left = expires - clock.now().timestamp()
+                if left <= 0:
+                    await self._close_forbidden("The access token has expired.")
+                    return
+                await asyncio.sleep(min(interval, left))
+                still_valid = clock.now().timestamp() < expires
+                if still_valid and not (await principals_alive([principal]))[0]:
+                    await self._close_forbidden("The session has ended.")
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failed check closes rather than leaves a socket unchecked
+            log.exception("WebSocket liveness check failed")
+            await self._close_forbidden("The session could not be confirmed.")
+
+    async def _close_forbidden(self, reason: str) -> None:
+        with suppress(Exception):
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason=reason)
