@@ -80,7 +80,7 @@ class Mutation:
             consent_marketing=consents.marketing,
             client=_client(info),
         )
-        return SignUpPayload(session=Session.of(issued))
+        return SignUpPayload(session=Session.of(issued), device_token=issued.device_token)
 
     @strawberry.mutation(description="Sign in with email and password.")
     @returns_user_errors(SignInPayload)
@@ -90,8 +90,9 @@ class Mutation:
             email=input.email,
             password=input.password,
             client=_client(info),
+            device_token=input.device_token,
         )
-        return SignInPayload(session=Session.of(issued))
+        return SignInPayload(session=Session.of(issued), device_token=issued.device_token)
 
     @strawberry.mutation(description="New tokens for a refresh token, which stops working.")
     @returns_user_errors(RefreshSessionPayload)
@@ -137,7 +138,7 @@ class Mutation:
             new_password=input.new_password,
             client=_client(info),
         )
-        return ChangePasswordPayload(session=Session.of(issued))
+        return ChangePasswordPayload(session=Session.of(issued), device_token=issued.device_token)
 
     # --- Customers: profile and consents -----------------------------------------------
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -14,6 +15,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from app.accounts.devices import Device, issue_device_token, read_device_token
 from app.accounts.models import ConsentChange, RefreshToken, Role, Session, SessionEnd, User
 from app.accounts.password_policy import password_problem
 from app.accounts.passwords import hash_password, needs_rehash, verify_password
@@ -36,12 +38,22 @@ MEMBER_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 MEMBER_CODE_LENGTH = 8
 REFERRAL_CODE_LENGTH = 8
 
-# Sign-in failures: per account and per client address, 10 in 15 minutes; and, whatever
-# the addresses, never more than 100 in an hour on one account.
+# Sign-in failures. From a device that has not signed in to the account before: 10 in
+# 15 minutes per account and address; 20 in 15 minutes per address whatever the accounts
+# (spraying); and per account, from anywhere, 10 in a day before each further attempt must
+# wait after the previous one, 1 second and doubling up to 15 minutes. Never a wall that
+# an attacker could keep up: the waits are short, and a known device skips them all.
 SIGN_IN_WINDOW = timedelta(minutes=15)
 SIGN_IN_LIMIT = 10
-SIGN_IN_ACCOUNT_HOURLY_WINDOW = timedelta(hours=1)
-SIGN_IN_ACCOUNT_HOURLY_LIMIT = 100
+SIGN_IN_ADDRESS_LIMIT = 20
+SIGN_IN_ACCOUNT_WINDOW = timedelta(days=1)
+SIGN_IN_ACCOUNT_LIMIT = 1000  # never reached: the waits allow about a hundred a day
+SIGN_IN_ACCOUNT_BACKOFF = throttling.Backoff(
+    free=10, first=1.0, longest=timedelta(minutes=15).total_seconds()
+)
+# From a known device (see app.accounts.devices), only its own failures count.
+SIGN_IN_DEVICE_WINDOW = timedelta(minutes=15)
+SIGN_IN_DEVICE_LIMIT = 10
 # Wrong current passwords when changing it.
 PASSWORD_CHECK_WINDOW = timedelta(minutes=15)
 PASSWORD_CHECK_LIMIT = 10
@@ -133,13 +145,92 @@ class IssuedSession:
     access_token_expires_at: datetime
     refresh_token: str
     refresh_token_expires_at: datetime
+    # Proof of this sign-in for later ones from the same device (sign-in, sign-up and
+    # password changes give one; see app.accounts.devices).
+    device_token: str | None = None
 
 
 # --- Lookups -----------------------------------------------------------------------------
 
 
+def _fold(email: str) -> str:
+    # NFKC first: fullwidth letters, ligatures and other compatibility forms become the
+    # plain letters they stand for (a fullwidth `alice@...` is `alice@...`).
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+# Scripts that are written together (Japanese, Chinese, Korean): with Latin, the one mix
+# a domain label may have (Unicode TS #39, "highly restrictive").
+_HAN = {"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC"}
+
+
+def _label_scripts(label: str) -> set[str] | None:
+    """The scripts of the letters of a domain label; None when it has anything but
+    letters, combining marks, digits and hyphens."""
+    scripts: set[str] = set()
+    for char in label:
+        if char.isascii():
+            if char.isalpha():
+                scripts.add("LATIN")
+            elif not (char.isdigit() or char == "-"):
+                return None
+            continue
+        category = unicodedata.category(char)
+        if category.startswith("M"):
+            continue  # a combining mark belongs to the letter before it
+        if not category.startswith("L"):
+            return None
+        script = unicodedata.name(char, "?").split(" ")[0]
+        scripts.add("HAN" if script in _HAN else script)
+    return scripts
+
+
+def _ascii_domain(domain: str) -> str:
+    """The domain in ASCII (IDNA for internationalised labels); InvalidEmail when a label
+    mixes scripts, as look-alikes do (`example` with a Cyrillic `a`)."""
+    labels = []
+    for label in domain.split("."):
+        if not label.isascii():
+            scripts = _label_scripts(label)
+            if scripts is None:
+                raise InvalidEmail()
+            if len(scripts) > 1 and not scripts <= {"LATIN", "HAN"}:
+                raise InvalidEmail("This address mixes letters of different alphabets.")
+            try:
+                label = label.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise InvalidEmail() from None
+        labels.append(label)
+    return ".".join(labels)
+
+
+def canonical_email(email: str) -> str:
+    """The one spelling under which an address is stored and found: NFKC, trimmed, lower
+    case, an ASCII local part and an ASCII (IDNA) domain. So no two accounts have addresses
+    that look alike: look-alike letters from other scripts are refused (InvalidEmail)."""
+    folded = _fold(email)
+    local, at, domain = folded.rpartition("@")
+    if not at:
+        raise InvalidEmail()
+    if not local.isascii():
+        raise InvalidEmail(
+            "Use an address whose part before the @ has only unaccented Latin letters, "
+            "digits and punctuation."
+        )
+    canonical = f"{local}@{_ascii_domain(domain)}"
+    if len(canonical) > 254 or not _EMAIL.match(canonical):
+        raise InvalidEmail()
+    return canonical
+
+
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The form to look an address up by (and to key its throttling on): its canonical
+    spelling, or, for an address that cannot be one, a form no stored address has (so it
+    finds nobody)."""
+    try:
+        return canonical_email(email)
+    except InvalidEmail:
+        return _fold(email)
 
 
 def _random_code(length: int) -> str:
@@ -187,10 +278,11 @@ async def invited_counts(user_ids: list[int]) -> dict[int, int]:
 
 
 def clean_email(email: str, *, field: list[str]) -> str:
-    normalized = normalize_email(email)
-    if len(normalized) > 254 or not _EMAIL.match(normalized):
-        raise InvalidEmail(field=field)
-    return normalized
+    """The canonical spelling of a new address (see `canonical_email`)."""
+    try:
+        return canonical_email(email)
+    except InvalidEmail as error:
+        raise InvalidEmail(error.message, field=field) from None
 
 
 def clean_display_name(name: str, *, field: list[str]) -> str:
@@ -373,37 +465,52 @@ async def sign_up(
         source="SIGN_UP",
         changed_at=now,
     )
-    return await start_session(settings=settings, user=user, client=client)
+    issued = await start_session(settings=settings, user=user, client=client)
+    return replace(issued, device_token=issue_device_token(settings, user_id=user.id))
 
 
 # --- Signing in and sessions -------------------------------------------------------------
 
 
-def _sign_in_limits(email: str, address: str | None) -> list[tuple[str, timedelta, int]]:
+# A throttling key, its window and limit, and its backoff if it has one.
+_Limit = tuple[str, timedelta, int, throttling.Backoff | None]
+
+
+def _sign_in_limits(email: str, address: str | None, device: Device | None) -> list[_Limit]:
+    if device is not None:
+        return [
+            (f"sign-in:device:{device.nonce}", SIGN_IN_DEVICE_WINDOW, SIGN_IN_DEVICE_LIMIT, None)
+        ]
+    where = address or "unknown"
     return [
-        (f"sign-in:account:{email}", SIGN_IN_WINDOW, SIGN_IN_LIMIT),
-        (f"sign-in:address:{address or 'unknown'}", SIGN_IN_WINDOW, SIGN_IN_LIMIT),
+        (f"sign-in:account-address:{email}:{where}", SIGN_IN_WINDOW, SIGN_IN_LIMIT, None),
+        (f"sign-in:address:{where}", SIGN_IN_WINDOW, SIGN_IN_ADDRESS_LIMIT, None),
         (
-            f"sign-in:account-hourly:{email}",
-            SIGN_IN_ACCOUNT_HOURLY_WINDOW,
-            SIGN_IN_ACCOUNT_HOURLY_LIMIT,
+            f"sign-in:account:{email}",
+            SIGN_IN_ACCOUNT_WINDOW,
+            SIGN_IN_ACCOUNT_LIMIT,
+            SIGN_IN_ACCOUNT_BACKOFF,
         ),
     ]
 
 
-async def _reserve(limits: list[tuple[str, timedelta, int]], message: str) -> list[Any]:
+def _wait_text(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+async def _reserve(limits: list[_Limit], message: str) -> list[Any]:
     """Record one attempt on every key, all or none; RateLimited when a key is full."""
     recorded = []
-    for key, window, limit in limits:
-        decision = await throttling.hit(key=key, window=window, limit=limit)
+    for key, window, limit, backoff in limits:
+        decision = await throttling.hit(key=key, window=window, limit=limit, backoff=backoff)
         if not decision.allowed:
             for earlier_key, earlier in recorded:
                 await throttling.undo(key=earlier_key, decision=earlier)
-            minutes = max(1, -(-decision.retry_after_seconds // 60))
-            raise RateLimited(
-                f"{message} Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-                retry_after=decision.retry_after_seconds,
-            )
+            wait = max(decision.retry_after_seconds, 1)
+            raise RateLimited(f"{message} Try again in {_wait_text(wait)}.", retry_after=wait)
         recorded.append((key, decision))
     return recorded
 
@@ -414,25 +521,41 @@ async def _forgive(recorded: list[Any]) -> None:
 
 
 async def sign_in(
-    *, settings: Settings, email: str, password: str, client: Client = Client()
+    *,
+    settings: Settings,
+    email: str,
+    password: str,
+    client: Client = Client(),
+    device_token: str | None = None,
 ) -> IssuedSession:
-    """A new session for the user with this email and password. An unknown email and a
-    wrong password fail alike (same code, same work); failures are throttled."""
+    """A new session (and a device token) for the user with this email and password. An
+    unknown email and a wrong password fail alike (same code, same work). Failures are
+    throttled: from a known device (`device_token` from an earlier sign-in of this user)
+    by that device's own failures only, else per account and address, per address, and
+    per account with growing waits."""
     normalized = normalize_email(email)
-    limits = _sign_in_limits(normalized, client.address)
-    # Counted before the password is checked, so parallel guesses cannot race past the
-    # limit; a sign-in that succeeds takes its attempt back.
-    recorded = await _reserve(limits, "Too many failed sign-ins.")
     user = await User.get_or_none(email=normalized, deleted_at=None) if normalized else None
+    device = read_device_token(settings, device_token)
+    if device is not None and (
+        user is None or not device.trusted_for(user.id, user.password_changed_at)
+    ):
+        device = None
+    limits = _sign_in_limits(normalized, client.address, device)
+    # Counted before the password is checked, so parallel guesses cannot race past the
+    # limit; a sign-in that succeeds takes its attempt back. Refused: not checked at all.
+    recorded = await _reserve(limits, "Too many failed sign-ins.")
     if not await verify_password(user.password_hash if user else None, password):
         raise InvalidCredentials()
     assert user is not None
     await _forgive(recorded)
+    # This device or address has proved the password: its own run of failures is over.
+    # (The account's count is not reset: that would hand a guesser fresh attempts.)
     await throttling.reset(key=limits[0][0])
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
         await user.save(update_fields=["password_hash"])
-    return await start_session(settings=settings, user=user, client=client)
+    issued = await start_session(settings=settings, user=user, client=client)
+    return replace(issued, device_token=issue_device_token(settings, user_id=user.id))
 
 
 async def start_session(*, settings: Settings, user: User, client: Client) -> IssuedSession:
@@ -576,7 +699,9 @@ async def change_password(
     user = await get_active_user(user_id)
     if user is None:
         raise NotFound("No such account.")
-    limits = [(f"password-check:{user.id}", PASSWORD_CHECK_WINDOW, PASSWORD_CHECK_LIMIT)]
+    limits: list[_Limit] = [
+        (f"password-check:{user.id}", PASSWORD_CHECK_WINDOW, PASSWORD_CHECK_LIMIT, None)
+    ]
     recorded = await _reserve(limits, "Too many wrong passwords.")
     if not await verify_password(user.password_hash, current_password):
         raise InvalidPassword(field=["input", "currentPassword"])
@@ -593,7 +718,9 @@ async def change_password(
     async with in_transaction():
         await user.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
         await end_all_sessions(user_id=user.id, reason=SessionEnd.PASSWORD_CHANGED)
-    return await start_session(settings=settings, user=user, client=client)
+    # Device tokens issued before now are no longer trusted: this device gets a new one.
+    issued = await start_session(settings=settings, user=user, client=client)
+    return replace(issued, device_token=issue_device_token(settings, user_id=user.id))
 
 
 # --- Profile and consents ----------------------------------------------------------------

@@ -170,6 +170,14 @@ class SignUpInput:
 class SignInInput:
     email: str
     password: str
+    device_token: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The deviceToken an earlier signIn, signUp or changePassword gave this device. "
+            "A known device is throttled by its own failures only: others guessing the "
+            "password cannot lock it out."
+        ),
+    )
 
 
 @strawberry.input
@@ -188,12 +196,20 @@ class ChangePasswordInput:
 @strawberry.type
 class SignUpPayload:
     session: Session | None = None
+    device_token: str | None = strawberry.field(
+        default=None,
+        description="Keep on this device and send with later sign-ins (SignInInput.deviceToken).",
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class SignInPayload:
     session: Session | None = None
+    device_token: str | None = strawberry.field(
+        default=None,
+        description="Keep on this device and send with later sign-ins (SignInInput.deviceToken).",
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -217,6 +233,10 @@ class SignOutDevicePayload:
 class ChangePasswordPayload:
     session: Session | None = strawberry.field(
         default=None, description="A new session for this device: every other one has ended."
+    )
+    device_token: str | None = strawberry.field(
+        default=None,
+        description="Keep on this device and send with later sign-ins (SignInInput.deviceToken).",
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 

@@ -11,10 +11,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from app.accounts import passwords
-from app.accounts import service as accounts
 from app.accounts.models import User
 from app.core import clock
-from app.core.errors import RateLimited
 from app.throttling import service as throttling
 from tests.accounts.factories import PASSWORD, sign_in, sign_up
 from tests.support import Api, error_codes
@@ -89,7 +87,7 @@ async def test_after_ten_failures_sign_in_is_rate_limited_until_the_window_passe
 
 async def test_failures_from_one_address_on_many_accounts_are_rate_limited(api: Api) -> None:
     await sign_up(api, email="kim@example.com")
-    for n in range(10):
+    for n in range(20):
         await sign_in(api, f"guess{n}@example.com", "some-password-guess")
     assert error_codes(await sign_in(api, "kim@example.com", PASSWORD)) == ["RATE_LIMITED"]
 
@@ -110,50 +108,6 @@ async def test_successful_sign_ins_are_not_counted_as_failures(api: Api) -> None
     for _ in range(12):
         answer = await sign_in(api, "lu@example.com", PASSWORD)
         assert answer["data"]["signIn"]["session"] is not None
-
-
-async def test_never_more_than_a_hundred_failures_an_hour_on_one_account(
-    db, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Argon2 is not what this test is about: a fast stand-in keeps it short.
-    async def fast_verify(password_hash: str | None, password: str) -> bool:
-        return password_hash is not None and password == PASSWORD
-
-    monkeypatch.setattr(accounts, "verify_password", fast_verify)
-    await accounts.create_user(email="mo@example.com", password=PASSWORD, display_name="Mo")
-
-    failures = 0
-    address = 0
-    while True:
-        # From ever new addresses, with the owner signing in between (which clears the
-        # per-account 15-minute count): only the hourly cap is left to stop this.
-        address += 1
-        for _ in range(min(9, 100 - failures)):
-            with pytest.raises(accounts.InvalidCredentials):
-                await accounts.sign_in(
-                    settings=db,
-                    email="mo@example.com",
-                    password="a-wrong-guess-000",
-                    client=accounts.Client(address=f"198.51.100.{address}"),
-                )
-            failures += 1
-        if failures == 100:
-            break
-        await accounts.sign_in(
-            settings=db,
-            email="mo@example.com",
-            password=PASSWORD,
-            client=accounts.Client(address=f"198.51.100.{address}"),
-        )
-
-    fresh = accounts.Client(address="192.0.2.99")
-    with pytest.raises(RateLimited):
-        await accounts.sign_in(settings=db, email="mo@example.com", password=PASSWORD, client=fresh)
-    clock.advance(timedelta(hours=1, seconds=1))
-    issued = await accounts.sign_in(
-        settings=db, email="mo@example.com", password=PASSWORD, client=fresh
-    )
-    assert issued.access_token
 
 
 async def test_a_deleted_account_cannot_sign_in(api: Api) -> None:
