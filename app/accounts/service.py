@@ -21,6 +21,7 @@ from app.accounts.password_policy import password_problem
 from app.accounts.passwords import hash_password, needs_rehash, verify_password
 from app.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from app.core import clock
+from app.core.columns import fits_column
 from app.core.errors import (
     DomainError,
     DomainErrors,
@@ -255,9 +256,15 @@ async def find_customer(
     """The active customer named by exactly one of member code, email or id."""
     query = User.filter(deleted_at=None, role=Role.CUSTOMER)
     if member_code is not None:
-        return await query.get_or_none(member_code=member_code.strip().upper())
+        code = member_code.strip().upper()
+        if not fits_column(User, "member_code", code):
+            return None
+        return await query.get_or_none(member_code=code)
     if email is not None:
-        return await query.get_or_none(email=normalize_email(email))
+        address = normalize_email(email)
+        if not fits_column(User, "email", address):
+            return None
+        return await query.get_or_none(email=address)
     if customer_id is not None:
         return await query.get_or_none(id=customer_id)
     return None
@@ -434,7 +441,11 @@ async def sign_up(
     referrer: User | None = None
     code = (referral_code or "").strip().upper()
     if code:
-        referrer = await User.get_or_none(referral_code=code, deleted_at=None, role=Role.CUSTOMER)
+        referrer = (
+            await User.get_or_none(referral_code=code, deleted_at=None, role=Role.CUSTOMER)
+            if fits_column(User, "referral_code", code)
+            else None
+        )
         if referrer is None:
             errors.append(UnknownReferralCode(field=["input", "referralCode"]))
     if "email" in fields and await User.exists(email=fields["email"]):
@@ -534,7 +545,8 @@ async def sign_in(
     by that device's own failures only, else per account and address, per address, and
     per account with growing waits."""
     normalized = normalize_email(email)
-    user = await User.get_or_none(email=normalized, deleted_at=None) if normalized else None
+    known = normalized and fits_column(User, "email", normalized)
+    user = await User.get_or_none(email=normalized, deleted_at=None) if known else None
     device = read_device_token(settings, device_token)
     if device is not None and (
         user is None or not device.trusted_for(user.id, user.password_changed_at)
