@@ -47,6 +47,7 @@ from app.catalog.service import (
     parse_percent,
 )
 from app.core import clock
+from app.core.columns import fits_column
 from app.core.errors import (
     CurrencyMismatch,
     DomainError,
@@ -603,6 +604,7 @@ def _check_input(
     now: datetime,
     path: list[str],
     needs_customer: bool = True,
+    max_total: Money | None = None,
 ) -> _Checked:
     """The input checked on its own (no database): every problem found, with its path."""
     errors: list[DomainError] = []
@@ -634,6 +636,9 @@ def _check_input(
         total = parse_money(
             purchase.total_amount, purchase.total_currency, currency, field=[*path, "total"]
         )
+        if max_total is not None and total > max_total.minor:
+            total = None
+            raise InvalidAmount(f"A purchase total is at most {max_total}.", field=[*path, "total"])
     except DomainError as error:
         errors.append(error)
     occurred_at = as_utc(purchase.occurred_at)
@@ -733,7 +738,7 @@ async def _resolve_customers(
                 continue
             wanted["id"].add(pk)
             by_pk.setdefault(pk, []).append((kind, value))
-        else:
+        elif fits_column(User, kind, value):  # a longer one names nobody
             wanted[kind].add(value)
     active = User.filter(deleted_at=None, role=Role.CUSTOMER)
     for column, values in wanted.items():
@@ -1058,6 +1063,7 @@ async def record_purchases(
             currency=program.currency_code,
             now=now,
             path=[*path, str(i)] if batch else list(path),
+            max_total=program.max_purchase_total,
         )
         for i, purchase in enumerate(purchases)
     ]
@@ -1179,7 +1185,12 @@ async def preview_cashback(
         items=items,
     )
     row = _check_input(
-        request, currency=program.currency_code, now=now, path=[], needs_customer=False
+        request,
+        currency=program.currency_code,
+        now=now,
+        path=[],
+        needs_customer=False,
+        max_total=program.max_purchase_total,
     )
     scope = caller.merchant_id if caller.is_partner else None
     [looked_up] = await _look_up([row], context, scope)
@@ -1255,6 +1266,10 @@ async def refund_purchase(
         )
         if amount_minor <= 0:
             raise InvalidAmount("A refund is above zero.", field=["input", "amount"])
+        if amount_minor > program.max_purchase_total.minor:
+            raise InvalidAmount(
+                f"A refund is at most {program.max_purchase_total}.", field=["input", "amount"]
+            )
     except DomainError as error:
         errors.append(error)
     key = (idempotency_key or "").strip()
@@ -1269,7 +1284,12 @@ async def refund_purchase(
     if errors:
         raise DomainErrors(errors)
     assert store is not None
-    purchase = await Purchase.get_or_none(store_id=store.id, external_id=external_id.strip())
+    reference = external_id.strip()
+    purchase = (
+        await Purchase.get_or_none(store_id=store.id, external_id=reference)
+        if fits_column(Purchase, "external_id", reference)
+        else None
+    )
     if purchase is None:
         raise UnknownPurchase(field=["input", "externalId"])
     try:
@@ -1345,7 +1365,10 @@ async def purchase_by_external_id(
     *, store_id: str, external_id: str, merchant_scope: int | None
 ) -> Purchase | None:
     store = await _store_in_scope(store_id, merchant_scope)
-    return await Purchase.get_or_none(store_id=store.id, external_id=external_id.strip())
+    reference = external_id.strip()
+    if not fits_column(Purchase, "external_id", reference):
+        return None
+    return await Purchase.get_or_none(store_id=store.id, external_id=reference)
 
 
 async def get_purchase(purchase_id: int) -> Purchase | None:

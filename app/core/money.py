@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
@@ -36,6 +37,14 @@ MINOR_UNITS: dict[str, int] = {
 }
 
 
+# The largest amount a client may send, in minor units: far below what a bigint holds, so
+# sums of many such amounts cannot overflow a column either.
+MAX_MINOR = 10**15
+# What a client's amount looks like as text: ASCII digits, an optional sign and fraction.
+# (Python's Decimal also takes exponents, underscores, other scripts' digits and NaN.)
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
 def minor_units(currency: str) -> int:
     try:
         return MINOR_UNITS[currency]
@@ -66,8 +75,11 @@ class Money:
     def parse(
         cls, amount: Decimal | str | int, currency: str, *, allow_negative: bool = False
     ) -> Money:
-        """Validate a client's amount: known currency, finite, not negative, no excess decimals."""
+        """Validate a client's amount: known currency, plain decimal text (or a finite
+        Decimal), not negative, no excess decimals, at most `MAX_MINOR` minor units."""
         places = minor_units(currency)
+        if isinstance(amount, str) and not PLAIN_DECIMAL.fullmatch(amount):
+            raise InvalidAmount("The amount is not a number.")
         try:
             value = Decimal(amount)
         except (InvalidOperation, TypeError, ValueError):
@@ -76,10 +88,16 @@ class Money:
             raise InvalidAmount("The amount is not a number.")
         if value < 0 and not allow_negative:
             raise InvalidAmount("The amount must not be negative.")
+        # Checked before any arithmetic: 1e100000000 is finite, but no quantize survives it.
+        if value and value.adjusted() + places >= len(str(MAX_MINOR)):
+            raise InvalidAmount("The amount is too large.")
         exponent = value.normalize().as_tuple().exponent
         if isinstance(exponent, int) and exponent < -places:
             raise InvalidAmount(f"{currency} amounts have at most {places} decimals.")
-        return cls(value.quantize(Decimal(1).scaleb(-places)), currency)
+        money = cls(value.quantize(Decimal(1).scaleb(-places)), currency)
+        if abs(money.minor) > MAX_MINOR:
+            raise InvalidAmount("The amount is too large.")
+        return money
 
     @property
     def minor(self) -> int:

@@ -23,3 +23,8 @@ class UnknownReservation(DomainError):
 class ReservationExpired(ReservationClosed):
     code = ErrorCode.REDEMPTION_EXPIRED
     default_message = "This reservation has expired."
+
+
+class WalletTotalTooLarge(DomainError):
+    code = ErrorCode.INVALID_AMOUNT
+    default_message = "This credit would take the balance beyond what a wallet may hold."

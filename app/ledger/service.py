@@ -51,12 +51,16 @@ from app.ledger.errors import (
     ReservationClosed,
     ReservationExpired,
     UnknownReservation,
+    WalletTotalTooLarge,
 )
 from app.ledger.models import Entry as EntryRow
 
 T = TypeVar("T")
 
 CREDIT_KINDS = frozenset({"CASHBACK", "BONUS", "REFERRAL", "ADJUSTMENT"})
+# The most a wallet may hold (pending + available + reserved) or have earned, in minor
+# units: far below a bigint's range, so no total can overflow its column.
+MAX_WALLET_TOTAL = 10**15
 
 # Accounts. The customer's hold what the customer has; the program's are the other side.
 PENDING, AVAILABLE, RESERVED = "PENDING", "AVAILABLE", "RESERVED"
@@ -607,6 +611,8 @@ async def credit(
         raise InvalidAmount("A credit cannot be negative.")
     if amount == 0:
         return 0
+    if amount > MAX_WALLET_TOTAL:
+        raise WalletTotalTooLarge()
     if kind not in CREDIT_KINDS:
         raise InvalidInput(f"{kind} is not a kind of credit.")
     occurred_at, available_at, expires_at = (
@@ -639,6 +645,11 @@ async def credit(
             )
 
     return await _run(work)
+
+
+def _beyond_ceiling(wallet: dict[str, Any]) -> bool:
+    held = int(wallet["available"]) + int(wallet["pending"]) + int(wallet["reserved"])
+    return held > MAX_WALLET_TOTAL or int(wallet["lifetime_earned"]) > MAX_WALLET_TOTAL
 
 
 async def _credit(
@@ -717,7 +728,7 @@ async def _credit(
         "   OR ledger_wallets.next_expiry_at > excluded.next_expiry_at"
         "   THEN excluded.next_expiry_at ELSE ledger_wallets.next_expiry_at END,"
         " updated_at = excluded.updated_at"
-        " RETURNING id, next_change_at",
+        " RETURNING id, next_change_at, available, pending, reserved, lifetime_earned",
         customer_id,
         currency,
         amount if available_now else 0,
@@ -730,6 +741,9 @@ async def _credit(
         now,
     )
     assert wallet is not None
+    if _beyond_ceiling(wallet):
+        # Raised inside the caller's transaction: the entry and the wallet change roll back.
+        raise WalletTotalTooLarge()
     await sql.execute(
         "INSERT INTO ledger_lots (customer_id, currency, entry_id, state, amount, remaining,"
         " spent, expired, taken_back, clawed_back, available_at, expires_at, source_type,"

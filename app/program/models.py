@@ -13,6 +13,10 @@ class ProgramSettings(Model):
     credit_validity_days = fields.IntField(default=365)
     max_redemption_share = fields.DecimalField(max_digits=5, decimal_places=4, default="0.5")
     minimum_redemption_minor = fields.BigIntField(default=100)
+    # The largest purchase total and redemption accepted, in minor units; None is the
+    # default (100,000 and 10,000 of the program's currency, whatever it is).
+    max_purchase_total_minor = fields.BigIntField(null=True)
+    max_redemption_amount_minor = fields.BigIntField(null=True)
     terms_version = fields.IntField(default=1)
     updated_at = fields.DatetimeField(null=True)
 

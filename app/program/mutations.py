@@ -14,6 +14,7 @@ class Mutation:
     @returns_user_errors(UpdateProgramPayload)
     async def update_program(self, input: UpdateProgramInput) -> UpdateProgramPayload:
         minimum = input.minimum_redemption
+        most_paid, most_redeemed = input.max_purchase_total, input.max_redemption_amount
         program = await service.update_program(
             currency_code=input.currency_code,
             pending_days=input.pending_days,
@@ -21,6 +22,10 @@ class Mutation:
             max_redemption_share=input.max_redemption_share,
             minimum_redemption=(minimum.amount, minimum.currency_code) if minimum else None,
             terms=input.terms,
+            max_purchase_total=((most_paid.amount, most_paid.currency_code) if most_paid else None),
+            max_redemption_amount=(
+                (most_redeemed.amount, most_redeemed.currency_code) if most_redeemed else None
+            ),
         )
         terms = await service.terms_text(program.terms_version)
         return UpdateProgramPayload(program=Program.of(program, terms=terms))

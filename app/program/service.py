@@ -9,9 +9,19 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.core import clock
-from app.core.errors import CurrencyMismatch, DomainError, DomainErrors, InvalidInput
+from app.core.errors import (
+    CurrencyMismatch,
+    DomainError,
+    DomainErrors,
+    InvalidAmount,
+    InvalidInput,
+)
 from app.core.money import Money, is_known_currency
 from app.program.models import ProgramSettings, TermsVersion
+
+# The default maxima, in units of the program's currency.
+DEFAULT_MAX_PURCHASE_TOTAL = Decimal(100_000)
+DEFAULT_MAX_REDEMPTION_AMOUNT = Decimal(10_000)
 
 DEFAULT_TERMS = (
     "Cashback is credited on what you pay with money, pending until the return period ends, "
@@ -27,6 +37,8 @@ class Program:
     max_redemption_share: Decimal
     minimum_redemption: Money
     terms_version: int
+    max_purchase_total: Money
+    max_redemption_amount: Money
 
 
 async def _settings_row() -> ProgramSettings:
@@ -53,7 +65,19 @@ async def get_program() -> Program:
         max_redemption_share=_plain(Decimal(row.max_redemption_share)),
         minimum_redemption=Money.from_minor(row.minimum_redemption_minor, row.currency_code),
         terms_version=row.terms_version,
+        max_purchase_total=_maximum(
+            row.max_purchase_total_minor, DEFAULT_MAX_PURCHASE_TOTAL, row.currency_code
+        ),
+        max_redemption_amount=_maximum(
+            row.max_redemption_amount_minor, DEFAULT_MAX_REDEMPTION_AMOUNT, row.currency_code
+        ),
     )
+
+
+def _maximum(minor: int | None, default: Decimal, currency: str) -> Money:
+    if minor is None:
+        return Money.parse(default, currency)
+    return Money.from_minor(minor, currency)
 
 
 async def terms_text(version: int) -> str:
@@ -70,6 +94,8 @@ async def update_program(
     max_redemption_share: Decimal | None = None,
     minimum_redemption: tuple[Decimal, str] | None = None,
     terms: str | None = None,
+    max_purchase_total: tuple[Decimal, str] | None = None,
+    max_redemption_amount: tuple[Decimal, str] | None = None,
 ) -> Program:
     """Change the settings given; a change of the terms text becomes a new terms version."""
     await _settings_row()
@@ -104,6 +130,17 @@ async def update_program(
                 minimum_minor = Money.parse(amount, currency).minor
             except DomainError as error:
                 errors.append(error.at("input", "minimumRedemption"))
+        maxima: dict[str, int] = {}
+        for name, field, given in (
+            ("max_purchase_total_minor", "maxPurchaseTotal", max_purchase_total),
+            ("max_redemption_amount_minor", "maxRedemptionAmount", max_redemption_amount),
+        ):
+            if given is None:
+                continue
+            try:
+                maxima[name] = _positive_minor(given, currency)
+            except DomainError as error:
+                errors.append(error.at("input", field))
         if terms is not None and not terms.strip():
             errors.append(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
         if errors:
@@ -111,6 +148,8 @@ async def update_program(
 
         row.currency_code = currency
         row.minimum_redemption_minor = minimum_minor
+        for name, minor in maxima.items():
+            setattr(row, name, minor)
         if pending_days is not None:
             row.pending_days = pending_days
         if credit_validity_days is not None:
@@ -126,6 +165,16 @@ async def update_program(
         row.updated_at = clock.now()
         await row.save()
     return await get_program()
+
+
+def _positive_minor(given: tuple[Decimal, str], currency: str) -> int:
+    amount, amount_currency = given
+    if amount_currency != currency:
+        raise CurrencyMismatch("Use the program's currency.")
+    minor = Money.parse(amount, currency).minor
+    if minor <= 0:
+        raise InvalidAmount("A maximum is above zero.")
+    return minor
 
 
 def _plain(value: Decimal) -> Decimal:

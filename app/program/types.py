@@ -22,6 +22,12 @@ class Program:
     minimum_redemption: Money
     terms: str
     terms_version: int
+    max_purchase_total: Money = strawberry.field(
+        description="The largest purchase total a partner may record, refund or preview."
+    )
+    max_redemption_amount: Money = strawberry.field(
+        description="The largest amount one redemption may take."
+    )
 
     @classmethod
     def of(cls, program: ProgramValue, *, terms: str) -> Program:
@@ -33,6 +39,8 @@ class Program:
             minimum_redemption=Money.of(program.minimum_redemption),
             terms=terms,
             terms_version=program.terms_version,
+            max_purchase_total=Money.of(program.max_purchase_total),
+            max_redemption_amount=Money.of(program.max_redemption_amount),
         )
 
 
@@ -44,6 +52,8 @@ class UpdateProgramInput:
     max_redemption_share: Decimal | None = None
     minimum_redemption: MoneyInput | None = None
     terms: str | None = None
+    max_purchase_total: MoneyInput | None = None
+    max_redemption_amount: MoneyInput | None = None
 
 
 @strawberry.type

@@ -218,6 +218,13 @@ async def start_redemption(
         errors.append(catalog.UnknownMerchant(field=["input", "merchantId"]))
     if value.minor <= 0:
         errors.append(InvalidAmount("Redeem more than zero.", field=["input", "amount"]))
+    elif program.max_redemption_amount < value:
+        errors.append(
+            InvalidAmount(
+                f"One redemption takes at most {program.max_redemption_amount}.",
+                field=["input", "amount"],
+            )
+        )
     elif value < program.minimum_redemption:
         errors.append(
             BelowMinimum(

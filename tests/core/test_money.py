@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from app.core.errors import CurrencyMismatch, InvalidAmount
-from app.core.money import Money
+from app.core.money import MAX_MINOR, Money
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,43 @@ def test_two_currencies_never_add_up() -> None:
 def test_minor_units_round_trip() -> None:
     assert str(Money.from_minor(1999, "USD").amount) == "19.99"
     assert str(Money.zero("JPY").amount) == "0"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1e25",
+        "1E2",
+        "1e100000000",
+        "1e-100000000",
+        "0x10",
+        "\u0661\u0662",
+        "1_000",
+        "NaN",
+        "Infinity",
+        " 12",
+        "+12",
+        "12.",
+        ".5",
+        "",
+    ],
+)
+def test_only_plain_decimal_text_is_an_amount(text: str) -> None:
+    with pytest.raises(InvalidAmount):
+        Money.parse(text, "USD")
+
+
+@pytest.mark.parametrize(
+    "amount", ["10000000000000.01", "92233720368547758.07", Decimal("1e100000000")]
+)
+def test_an_amount_beyond_ten_to_the_fifteen_minor_units_is_refused(amount: object) -> None:
+    with pytest.raises(InvalidAmount) as refused:
+        Money.parse(amount, "USD")  # type: ignore[arg-type]
+    assert refused.value.message == "The amount is too large."
+
+
+def test_the_largest_amount_is_ten_to_the_fifteen_minor_units() -> None:
+    assert Money.parse("10000000000000.00", "USD").minor == MAX_MINOR
+    assert Money.parse("1000000000000000", "JPY").minor == MAX_MINOR
+    with pytest.raises(InvalidAmount):
+        Money.parse("1000000000000001", "JPY")

@@ -114,3 +114,87 @@ async def test_only_admins_change_the_program(api: Api) -> None:
     assert error_codes(anonymous) == ["UNAUTHENTICATED"]
     assert error_codes(partner) == ["FORBIDDEN"]
     assert (await api.gql(READ))["data"]["program"]["pendingDays"] == 30
+
+
+MAXIMA = """
+mutation UpdateProgram($input: UpdateProgramInput!) {
+  updateProgram(input: $input) {
+    program { maxPurchaseTotal { amount currencyCode } maxRedemptionAmount { amount } }
+    userErrors { code field }
+  }
+}
+"""
+
+
+async def test_purchase_and_redemption_maxima_default_to_the_documented_amounts(
+    api: Api,
+) -> None:
+    answer = await api.gql(
+        "{ program { maxPurchaseTotal { amount currencyCode } "
+        "maxRedemptionAmount { amount currencyCode } } }"
+    )
+    assert answer["data"]["program"] == {
+        "maxPurchaseTotal": {"amount": "100000.00", "currencyCode": "USD"},
+        "maxRedemptionAmount": {"amount": "10000.00", "currencyCode": "USD"},
+    }
+
+
+async def test_an_admin_sets_the_maxima(api: Api) -> None:
+    token = api.token_for(await make_admin())
+    answer = await api.gql(
+        MAXIMA,
+        {
+            "input": {
+                "maxPurchaseTotal": {"amount": "2500.00", "currencyCode": "USD"},
+                "maxRedemptionAmount": {"amount": "250", "currencyCode": "USD"},
+            }
+        },
+        token=token,
+    )
+    payload = answer["data"]["updateProgram"]
+    assert payload["userErrors"] == []
+    assert payload["program"] == {
+        "maxPurchaseTotal": {"amount": "2500.00", "currencyCode": "USD"},
+        "maxRedemptionAmount": {"amount": "250.00"},
+    }
+
+
+async def test_maxima_must_be_positive_amounts_of_the_program_currency(api: Api) -> None:
+    token = api.token_for(await make_admin())
+    answer = await api.gql(
+        MAXIMA,
+        {
+            "input": {
+                "maxPurchaseTotal": {"amount": "0", "currencyCode": "USD"},
+                "maxRedemptionAmount": {"amount": "10.00", "currencyCode": "EUR"},
+            }
+        },
+        token=token,
+    )
+    payload = answer["data"]["updateProgram"]
+    assert payload["program"] is None
+    assert {tuple(e["field"]): e["code"] for e in payload["userErrors"]} == {
+        ("input", "maxPurchaseTotal"): "INVALID_AMOUNT",
+        ("input", "maxRedemptionAmount"): "CURRENCY_MISMATCH",
+    }
+    beyond = await api.gql(
+        MAXIMA,
+        {"input": {"maxPurchaseTotal": {"amount": "10000000000000.01", "currencyCode": "USD"}}},
+        token=token,
+    )
+    errors = beyond["data"]["updateProgram"]["userErrors"]
+    assert [(e["code"], e["field"]) for e in errors] == [
+        ("INVALID_AMOUNT", ["input", "maxPurchaseTotal"])
+    ]
+    program = (await api.gql("{ program { maxPurchaseTotal { amount } } }"))["data"]["program"]
+    assert program == {"maxPurchaseTotal": {"amount": "100000.00"}}
+
+
+async def test_the_default_maxima_follow_a_new_currency(api: Api) -> None:
+    token = api.token_for(await make_admin())
+    await api.gql(MAXIMA, {"input": {"currencyCode": "JPY"}}, token=token)
+    program = await api.gql("{ program { maxPurchaseTotal { amount currencyCode } } }")
+    assert program["data"]["program"]["maxPurchaseTotal"] == {
+        "amount": "100000",
+        "currencyCode": "JPY",
+    }
