@@ -12,7 +12,6 @@ from datetime import timedelta
 from app.accounts.models import PartnerClient
 from app.accounts.tokens import issue_partner_token
 from app.core import clock
-from app.core.columns import fits_column
 from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput, NotFound
 from app.core.ids import decode_id
 from app.core.pagination import Page, keyset_page
@@ -24,8 +23,13 @@ CLIENT_ID_PREFIX = "pc_"
 SECRET_PREFIX = "pcs_"
 MAX_NAME = 100
 
-# Failed client authentications per address at the token endpoint.
+# Failed client authentications at the token endpoint, per client id and address: past
+# the limit that address may not try that client id for a while (its real servers,
+# elsewhere, are not affected). Per address whatever the client ids: past the limit,
+# failures answer 429, but a right secret still gets its token (see
+# grant_client_credentials).
 TOKEN_FAILURE_WINDOW = timedelta(minutes=15)
+TOKEN_CLIENT_FAILURE_LIMIT = 10
 TOKEN_FAILURE_LIMIT = 20
 
 # Compared against when the client id is unknown, so both cases cost the same.
@@ -188,13 +192,21 @@ async def rotate_partner_client_secret(*, client_pk: int) -> IssuedCredentials:
 
 async def authenticate_client(*, client_id: str, client_secret: str) -> PartnerClient | None:
     """The enabled client with this id and secret, or None (the same work either way)."""
-    known = client_id and fits_column(PartnerClient, "client_id", client_id)
-    client = await PartnerClient.get_or_none(client_id=client_id) if known else None
+    client = await PartnerClient.get_or_none(client_id=client_id) if client_id else None
     expected = client.secret_hash if client else _DUMMY_SECRET_HASH
     matches = hmac.compare_digest(expected, _hash_secret(client_secret))
     if client is None or not matches or client.disabled_at is not None:
         return None
     return client
+
+
+def _too_many(decision: throttling.Decision) -> OAuthError:
+    return OAuthError(
+        "invalid_client",
+        "Too many failed attempts; try again later.",
+        status=429,
+        retry_after=decision.retry_after_seconds,
+    )
 
 
 async def grant_client_credentials(
@@ -206,22 +218,32 @@ async def grant_client_credentials(
     address: str | None,
 ) -> TokenGrant:
     """An access token for a partner client (client-credentials grant). `scope` narrows
-    the client's scopes; omitted, the token carries all of them."""
-    failures_key = f"oauth-token:address:{address or 'unknown'}"
-    decision = await throttling.hit(
-        key=failures_key, window=TOKEN_FAILURE_WINDOW, limit=TOKEN_FAILURE_LIMIT
+    the client's scopes; omitted, the token carries all of them. Failures are throttled
+    per client id and address (429 even for the right secret, from that address only)
+    and per address (429 for failures; a right secret still gets its token)."""
+    where = address or "unknown"
+    client_key = f"oauth-token:client-address:{client_id[:128]}:{where}"
+    address_key = f"oauth-token:address:{where}"
+    # Counted before the secret is checked (taken back when it is right), so parallel
+    # guesses cannot race past a limit.
+    per_client = await throttling.hit(
+        key=client_key, window=TOKEN_FAILURE_WINDOW, limit=TOKEN_CLIENT_FAILURE_LIMIT
     )
-    if not decision.allowed:
-        raise OAuthError(
-            "invalid_client",
-            "Too many failed attempts; try again later.",
-            status=429,
-            retry_after=decision.retry_after_seconds,
-        )
+    if not per_client.allowed:
+        raise _too_many(per_client)
+    per_address = await throttling.hit(
+        key=address_key, window=TOKEN_FAILURE_WINDOW, limit=TOKEN_FAILURE_LIMIT
+    )
     client = await authenticate_client(client_id=client_id, client_secret=client_secret)
     if client is None:
+        if not per_address.allowed:
+            raise _too_many(per_address)
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
-    await throttling.undo(key=failures_key, decision=decision)
+    # The address's cap does not stop a right secret: a secret is 256 random bits, so
+    # checking it gives a guesser nothing, while refusing it would let anyone sharing
+    # the address (or guessing other client ids from it) lock a partner out.
+    await throttling.undo(key=client_key, decision=per_client)
+    await throttling.undo(key=address_key, decision=per_address)
 
     granted = client.scope_list
     if scope is not None and scope.strip():

@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import quote
 
+import httpx
 import jwt
 
 from app.accounts.loaders import principals_alive
@@ -274,13 +275,74 @@ async def test_a_scope_the_client_does_not_have_is_invalid_scope(api: Api) -> No
     assert (response.status_code, response.json()["error"]) == (400, "invalid_scope")
 
 
-async def test_repeated_failures_from_one_address_are_throttled(api: Api) -> None:
+async def grant_from(api: Api, address: str, client_id: str, secret: str):
+    """A token request from `address`."""
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app, client=(address, 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+        )
+
+
+async def test_guessing_one_clients_secret_is_stopped_at_that_address_only(api: Api) -> None:
     issued = await make_partner_client(["offers:read"])
-    for _ in range(20):
-        assert (await grant(api, issued.client_id, "pcs_guess")).status_code == 401
-    throttled = await grant(api, issued.client_id, issued.client_secret)
+    attacker, till_server = "203.0.113.66", "198.51.100.20"
+    for _ in range(10):
+        assert (await grant_from(api, attacker, issued.client_id, "pcs_guess")).status_code == 401
+
+    # That address may not try this client for a while, right secret or not...
+    throttled = await grant_from(api, attacker, issued.client_id, issued.client_secret)
     assert throttled.status_code == 429
-    assert int(throttled.headers["retry-after"]) > 0
+    assert throttled.json()["error"] == "invalid_client"
+    assert 0 < int(throttled.headers["retry-after"]) <= 15 * 60
+    # ...but the client's real servers, elsewhere, get their tokens.
+    for _ in range(3):
+        served = await grant_from(api, till_server, issued.client_id, issued.client_secret)
+        assert served.status_code == 200
+        assert served.json()["access_token"]
+    # And the address is free again once the window has passed.
+    clock.advance(timedelta(minutes=15, seconds=1))
+    later = await grant_from(api, attacker, issued.client_id, issued.client_secret)
+    assert later.status_code == 200
+
+
+async def test_an_address_guessing_many_client_ids_gets_429_but_a_right_secret_still_works(
+    api: Api,
+) -> None:
+    issued = await make_partner_client(["offers:read"])
+    shared = "198.51.100.99"  # an office or a cloud NAT: the attacker and a real partner
+    for n in range(20):
+        guess = await grant_from(api, shared, f"pc_guess{n:04}", "pcs_guess")
+        assert guess.status_code == 401
+
+    refused = await grant_from(api, shared, "pc_guess9999", "pcs_guess")
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    # A wrong secret for the real client is refused too...
+    assert (await grant_from(api, shared, issued.client_id, "pcs_guess")).status_code == 429
+    # ...but its right secret, from the same address, gets a token.
+    served = await grant_from(api, shared, issued.client_id, issued.client_secret)
+    assert served.status_code == 200
+    assert principal_from_token(api.settings, served.json()["access_token"]).subject_id == (
+        issued.client.id
+    )
+    assert (await PartnerClient.get(id=issued.client.id)).last_token_at is not None
+
+
+async def test_a_right_secret_takes_back_its_attempt(api: Api) -> None:
+    issued = await make_partner_client(["offers:read"])
+    for _ in range(9):
+        assert (await grant(api, issued.client_id, "pcs_guess")).status_code == 401
+    for _ in range(5):
+        assert (await grant(api, issued.client_id, issued.client_secret)).status_code == 200
+    assert (await grant(api, issued.client_id, "pcs_guess")).status_code == 401
+    assert (await grant(api, issued.client_id, issued.client_secret)).status_code == 429
 
 
 # --- Scopes are enforced -----------------------------------------------------------------
