@@ -12,6 +12,7 @@ from datetime import timedelta
 from app.accounts.models import PartnerClient
 from app.accounts.tokens import issue_partner_token
 from app.core import clock
+from app.core.columns import fits_column
 from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput, NotFound
 from app.core.ids import decode_id
 from app.core.pagination import Page, keyset_page
@@ -192,7 +193,8 @@ async def rotate_partner_client_secret(*, client_pk: int) -> IssuedCredentials:
 
 async def authenticate_client(*, client_id: str, client_secret: str) -> PartnerClient | None:
     """The enabled client with this id and secret, or None (the same work either way)."""
-    client = await PartnerClient.get_or_none(client_id=client_id) if client_id else None
+    known = client_id and fits_column(PartnerClient, "client_id", client_id)
+    client = await PartnerClient.get_or_none(client_id=client_id) if known else None
     expected = client.secret_hash if client else _DUMMY_SECRET_HASH
     matches = hmac.compare_digest(expected, _hash_secret(client_secret))
     if client is None or not matches or client.disabled_at is not None:
