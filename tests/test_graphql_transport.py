@@ -36,12 +36,14 @@ async def test_a_malformed_authorization_header_is_unauthenticated(api: Api) -> 
 
 
 def _nested(levels: int) -> str:
-    """A valid query `levels` fields deep, through the Merchant <-> Store cycle."""
-    # From the outside in: a merchant's stores, a store's merchant, ...
-    names = ["stores" if n % 2 == 0 else "merchant" for n in range(levels - 3)]
-    inner = "id"
+    """A valid query `levels` fields deep that asks for one object per level, through the
+    Merchant -> Product -> Merchant cycle (deep, yet well within the cost budget)."""
+    # From the outside in: a merchant's first product, its merchant, ...
+    cycle = ["products(first: 1)", "edges", "node", "merchant"]
+    names = [cycle[n % len(cycle)] for n in range(levels - 3)]
+    inner = "__typename"
     for name in reversed(names):
-        inner = f"{name} {{ id {inner} }}"
+        inner = f"{name} {{ __typename {inner} }}"
     return f"query Deep {{ merchants(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
 
 
