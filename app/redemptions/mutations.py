@@ -79,6 +79,7 @@ class Mutation:
             redemption_id=input.redemption_id,
             order_reference=input.order_reference,
             order_total=(total.amount, total.currency_code) if total else None,
+            partner_client_id=_caller_id(info),
         )
         return CaptureRedemptionPayload(redemption=Redemption.of(row))
 
@@ -96,5 +97,6 @@ class Mutation:
             store_id=input.store_id,
             code=input.code,
             redemption_id=input.redemption_id,
+            partner_client_id=_caller_id(info),
         )
         return ReleaseRedemptionPayload(redemption=Redemption.of(row))

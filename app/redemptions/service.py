@@ -60,8 +60,12 @@ T = TypeVar("T")
 VALIDITY = {Channel.IN_STORE: timedelta(minutes=10), Channel.ONLINE: timedelta(minutes=30)}
 MAX_KEY_LENGTH = 128
 MAX_ORDER_REFERENCE_LENGTH = 128
-# A store that sends this many wrong codes within the window is refused for a while.
+# Wrong in-store codes are counted per partner client: a client that sends this many
+# within the window at one store is refused there for a while, and this many across all
+# its stores everywhere. Other clients' terminals, even at the same store, are not
+# affected, and capturing a right code clears nothing.
 WRONG_CODES_ALLOWED = 5
+WRONG_CODES_PER_CLIENT = 20
 WRONG_CODES_WINDOW = timedelta(minutes=5)
 # Draws of a fresh code when one collides with an open redemption's.
 CODE_DRAWS = 8
@@ -350,9 +354,12 @@ async def capture_redemption(
     redemption_id: str | None,
     order_reference: str,
     order_total: tuple[Decimal, str] | None = None,
+    partner_client_id: int | None = None,
 ) -> Redemption:
     """Spend a redemption's reserved credits on an order at a store of the partner's
-    merchant (`merchant_scope`; None for a partner of the whole program)."""
+    merchant (`merchant_scope`; None for a partner of the whole program). Wrong codes
+    are throttled per partner client (`partner_client_id`; None for the operator's own
+    tools)."""
     program = await get_program()
     errors: list[DomainError] = []
     reference = order_reference.strip()
@@ -373,7 +380,12 @@ async def capture_redemption(
         raise DomainErrors(errors)
     store = await _store(store_id, merchant_scope)
     row = await _find(
-        store, code=code, redemption_id=redemption_id, reference=reference, settings=settings
+        store,
+        code=code,
+        redemption_id=redemption_id,
+        reference=reference,
+        settings=settings,
+        partner_client_id=partner_client_id,
     )
     if row.channel == Channel.IN_STORE and code is None:
         raise InvalidInput(
@@ -384,11 +396,9 @@ async def capture_redemption(
     async def capture() -> tuple[Redemption, bool]:
         return await _capture(row.id, store, reference, total, program)
 
-    captured, fresh = await _retrying(capture)
-    if fresh and code is not None:
-        # Credits really spent: the store's run of wrong codes is over. (A retry or a
-        # release does not count, so neither can be used to keep guessing.)
-        await throttling.reset(key=_throttle_key(store.id))
+    # A right code clears no wrong ones: a guesser holding one real code would otherwise
+    # get fresh guesses with each capture.
+    captured, _ = await _retrying(capture)
     return captured
 
 
@@ -399,6 +409,7 @@ async def release_redemption(
     store_id: str,
     code: str | None,
     redemption_id: str | None,
+    partner_client_id: int | None = None,
 ) -> Redemption:
     """Give a redemption's reserved credits back (the order did not go through)."""
     errors: list[DomainError] = []
@@ -407,7 +418,12 @@ async def release_redemption(
         raise DomainErrors(errors)
     store = await _store(store_id, merchant_scope)
     row = await _find(
-        store, code=code, redemption_id=redemption_id, reference=None, settings=settings
+        store,
+        code=code,
+        redemption_id=redemption_id,
+        reference=None,
+        settings=settings,
+        partner_client_id=partner_client_id,
     )
 
     async def release() -> Redemption:
@@ -577,10 +593,13 @@ async def _find(
     redemption_id: str | None,
     reference: str | None,
     settings: Settings,
+    partner_client_id: int | None,
 ) -> Redemption:
     """The redemption of the store's merchant named by id or by code."""
     if code is not None:
-        return await _find_by_code(store, code, reference, codes.keys_for(settings))
+        return await _find_by_code(
+            store, code, reference, codes.keys_for(settings), partner_client_id
+        )
     assert redemption_id is not None
     try:
         pk = decode_id(redemption_id, "Redemption")
@@ -593,24 +612,30 @@ async def _find(
 
 
 async def _find_by_code(
-    store: catalog.StoreInfo, code: str, reference: str | None, keys: codes.CodeKeys
+    store: catalog.StoreInfo,
+    code: str,
+    reference: str | None,
+    keys: codes.CodeKeys,
+    partner_client_id: int | None,
 ) -> Redemption:
-    """Code attempts of one store are taken one at a time (a lock per store, on any
-    number of processes): the throttle is checked, the code looked up and a wrong one
-    counted as one step, so parallel requests cannot try more codes than the limit allows,
+    """Code attempts of one partner client are taken one at a time (a lock per client, on
+    any number of processes): its limits are checked, the code looked up and a wrong one
+    counted as one step, so parallel requests cannot try more codes than the limits allow,
     and right codes, however many at once, never count."""
-    key = _throttle_key(store.id)
+    limits = _code_limits(partner_client_id, store.id)
     normalized = codes.normalize_code(code)
     refused: throttling.Decision | None = None
     row: Redemption | None = None
     async with in_transaction() as connection:
         if db.dialect() == "postgres":
-            await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [_lock_id(key)])
-        decision = await throttling.check(
-            key=key, window=WRONG_CODES_WINDOW, limit=WRONG_CODES_ALLOWED
-        )
-        if not decision.allowed:
-            refused = decision
+            await connection.execute_query(
+                "SELECT pg_advisory_xact_lock($1)", [_lock_id(limits[-1][0])]
+            )
+        for key, limit in limits:
+            decision = await throttling.check(key=key, window=WRONG_CODES_WINDOW, limit=limit)
+            if not decision.allowed:
+                refused = decision
+                break
         else:
             rows = (
                 await Redemption.filter(
@@ -623,10 +648,11 @@ async def _find_by_code(
             )
             row = _pick(rows, store_id=store.id, reference=reference)
             if row is None:
-                await throttling.hit(key=key, window=WRONG_CODES_WINDOW, limit=WRONG_CODES_ALLOWED)
+                for key, limit in limits:
+                    await throttling.hit(key=key, window=WRONG_CODES_WINDOW, limit=limit)
     if refused is not None:
         raise RateLimited(
-            "Too many wrong codes from this store; try again in a few minutes.",
+            "Too many wrong codes from this partner system; try again in a few minutes.",
             retry_after=refused.retry_after_seconds,
         )
     if row is None:
@@ -656,8 +682,14 @@ def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
-def _throttle_key(store_id: int) -> str:
-    return f"redemption-code:store:{store_id}"
+def _code_limits(partner_client_id: int | None, store_id: int) -> list[tuple[str, int]]:
+    """The wrong-code keys of a partner client at a store (the last, the client's across
+    all stores, is also what its attempts are serialised on)."""
+    client = "operator" if partner_client_id is None else str(partner_client_id)
+    return [
+        (f"redemption-code:client-store:{client}:{store_id}", WRONG_CODES_ALLOWED),
+        (f"redemption-code:client:{client}", WRONG_CODES_PER_CLIENT),
+    ]
 
 
 # Input

@@ -131,34 +131,6 @@ async def test_a_store_sending_five_wrong_codes_is_throttled(api: Api) -> None:
     await assert_ledger_consistent()
 
 
-async def test_a_right_capture_clears_a_run_of_wrong_codes(api: Api) -> None:
-    customer = await make_customer()
-    merchant = await make_merchant()
-    store = await make_store(merchant)
-    await give_credits(customer, 1000)
-    token = api.token_for(customer)
-    partner = api.partner_token(WRITE, merchant_id=merchant.id)
-    first = await started(api, token, gid("Merchant", merchant), "1.00", key="a")
-    second = await started(api, token, gid("Merchant", merchant), "1.00", key="b")
-    wrong = f"{(int(first['code']) + 1) % 10**8:08d}"
-    if wrong == second["code"]:
-        wrong = f"{(int(first['code']) + 2) % 10**8:08d}"
-
-    async def attempt(code: str, reference: str = "o") -> dict:
-        return await capture(
-            api, partner, storeId=gid("Store", store), code=code, orderReference=reference
-        )
-
-    for _ in range(4):
-        await attempt(wrong)
-    assert (await attempt(first["code"], "o-1"))["data"]["captureRedemption"]["userErrors"] == []
-    for _ in range(4):
-        await attempt(wrong)
-    ok = await attempt(second["code"], "o-2")
-    assert ok["data"]["captureRedemption"]["redemption"]["status"] == "CAPTURED"
-    await assert_ledger_consistent()
-
-
 async def test_retrying_a_capture_does_not_clear_wrong_codes(api: Api) -> None:
     customer = await make_customer()
     merchant = await make_merchant()
