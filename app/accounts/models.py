@@ -15,7 +15,8 @@ class User(Model):
     """A person who signs in: a customer of the program or one of its operators."""
 
     id = fields.BigIntField(primary_key=True)
-    # Stored normalised (trimmed, lower case), so uniqueness is case-insensitive.
+    # Stored canonical (NFKC, trimmed, lower case, ASCII with an IDNA domain: see
+    # service.canonical_email), so look-alike spellings cannot make a second account.
     email = fields.CharField(max_length=254, unique=True)
     password_hash = fields.CharField(max_length=255)
     role = fields.CharEnumField(Role, max_length=16, default=Role.CUSTOMER)
