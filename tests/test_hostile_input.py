@@ -116,6 +116,29 @@ async def test_a_nul_in_a_sign_in_email_is_refused_not_a_server_error(api: Api) 
     assert refused(response) == [("INVALID_INPUT", ["input", "email"])]
 
 
+@pytest.mark.parametrize(
+    "when",
+    ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "1899-12-31T23:59:59Z", "1" * 50],
+    ids=["beyond-year-9999-in-utc", "before-year-1-in-utc", "before-1900", "not-a-time"],
+)
+async def test_a_time_no_record_can_hold_is_refused_before_it_runs(api: Api, when: str) -> None:
+    store = await make_store()
+    customer = await make_customer()
+    data = purchase_input(store, customer, "10.00")
+    data["occurredAt"] = when
+    response = await api.post(RECORD, {"input": data}, token=writer(api, store))
+    assert refused(response) == [("INVALID_INPUT", ["input", "occurredAt"])]
+    assert await purchases_recorded() == 0
+
+
+async def test_a_time_written_in_the_document_is_refused_the_same_way(api: Api) -> None:
+    query = """mutation { recordPurchase(input: {storeId: "x", externalId: "o",
+      customer: {memberCode: "M"}, total: {amount: "1.00", currencyCode: "USD"},
+      occurredAt: "9999-12-31T23:59:59-23:59"}) { purchase { id } } }"""
+    response = await api.post(query, token=api.partner_token(["purchases:write"]))
+    assert refused(response) == [("GRAPHQL_VALIDATION_FAILED", None)]
+
+
 # --- ids -----------------------------------------------------------------------------
 
 

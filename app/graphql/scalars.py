@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+import dateutil.parser
 import strawberry
 from graphql import (
     ASTValidationRule,
@@ -87,11 +89,18 @@ class InputBounds:
             return f'A decimal is plain digits such as "12.50", at most {MAX_DECIMAL_LENGTH}.'
         return None
 
+    def datetime_problem(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return None  # graphql-core refuses it by type
+        return self.text_problem(value) or (None if _parse_datetime(value) else _BAD_TIME)
+
     def problem(self, type_name: str, value: object) -> str | None:
         """What is wrong with `value` sent for the scalar `type_name`, if anything. A value
         of the wrong JSON kind is left to graphql-core, which refuses it by type."""
         if type_name == "Decimal":
             return None if isinstance(value, bool) else self.decimal_problem(value)
+        if type_name == "DateTime":
+            return self.datetime_problem(value)
         if type_name == "ID" and isinstance(value, str | int) and not isinstance(value, bool):
             return self.id_problem(value) or (
                 self.text_problem(value) if isinstance(value, str) else None
@@ -185,13 +194,13 @@ def bounded_executor(bounds: InputBounds) -> type[StrawberryGraphQLCoreExecution
 
 def bounded_literals(bounds: InputBounds) -> type[ASTValidationRule]:
     """The validation rule that refuses out-of-bounds literals written in the document
-    (Decimal literals are refused by the Decimal scalar itself)."""
+    (Decimal and DateTime literals are refused by their scalars themselves)."""
 
     class BoundedLiterals(ASTValidationRule):
         def _check(self, node: StringValueNode | IntValueNode, value: str | int) -> None:
             type_ = self.context.get_input_type()
             type_name = get_named_type(type_).name if type_ is not None else ""
-            if type_name == "Decimal":
+            if type_name in ("Decimal", "DateTime"):  # their scalars refuse them
                 return
             problem = bounds.problem(type_name, value)
             if problem:
@@ -224,6 +233,42 @@ def decimal_scalar(bounds: InputBounds) -> ScalarDefinition:
         name="Decimal",
         description="Decimal (fixed-point)",
         serialize=str,
+        parse_value=parse,
+    )
+
+
+_BAD_TIME = "An ISO 8601 time with an offset, between the years 1900 and 9999."
+EARLIEST_YEAR = 1900
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    """The time `text` says, if it is one the database can hold in UTC."""
+    if len(text) > 40:
+        return None
+    try:
+        value = dateutil.parser.isoparse(text)
+        in_utc = value.astimezone(UTC) if value.tzinfo is not None else value
+    except (ValueError, OverflowError):
+        return None
+    return value if in_utc.year >= EARLIEST_YEAR else None
+
+
+def datetime_scalar(bounds: InputBounds) -> ScalarDefinition:
+    """`DateTime` as strawberry reads it (ISO 8601), refusing times that overflow once in
+    UTC (9999-12-31T23:59-23:00) or that no record of ours can be (before 1900)."""
+
+    def parse(value: object) -> datetime:
+        if not isinstance(value, str):
+            raise GraphQLError(_BAD_TIME)
+        parsed = _parse_datetime(value)
+        if parsed is None:
+            raise GraphQLError(_BAD_TIME)
+        return parsed
+
+    return scalar(
+        name="DateTime",
+        description="Date with time (isoformat)",
+        serialize=datetime.isoformat,
         parse_value=parse,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,13 @@ from app.graphql.errors import hide_schema_names
 from app.graphql.limits import limit_extensions
 from app.graphql.metrics import OperationMetrics
 from app.graphql.node import Node, NodeQuery
-from app.graphql.scalars import bounded_executor, bounded_literals, decimal_scalar, input_bounds
+from app.graphql.scalars import (
+    bounded_executor,
+    bounded_literals,
+    datetime_scalar,
+    decimal_scalar,
+    input_bounds,
+)
 from app.graphql.viewer import ViewerQuery
 from app.settings import Settings
 
@@ -71,7 +78,7 @@ def build_schema(
             disable_field_suggestions=settings.is_production,
             relay_max_results=settings.max_page_size,
         ),
-        scalar_overrides={Decimal: decimal_scalar(bounds)},
+        scalar_overrides={Decimal: decimal_scalar(bounds), datetime: datetime_scalar(bounds)},
         execution_context_class=bounded_executor(bounds),
     )
     schema.production = settings.is_production
