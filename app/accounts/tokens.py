@@ -3,8 +3,9 @@
 
 A customer's or admin's access token names its session (`sid`): ending the session
 (sign-out, a reused refresh token, a password change) ends the token with it, checked
-once per request (and per WebSocket operation) by `app.accounts.loaders.principals_alive`. Refresh tokens are not
-JWTs: they are opaque random strings, stored hashed (see `new_refresh_token`)."""
+once per request (and per WebSocket operation) by `app.accounts.loaders.principals_alive`.
+Refresh tokens are not JWTs: they are opaque random strings, stored hashed (see
+`new_refresh_token`)."""
 
 from __future__ import annotations
 
