@@ -98,9 +98,7 @@ async def test_a_forged_compound_cursor_is_refused(db, values: list) -> None:
         )
 
 
-@pytest.mark.parametrize(
-    "time", ["not a time", "2024-01-01T00:00:00", 12, "9" * 100], ids=str
-)
+@pytest.mark.parametrize("time", ["not a time", "2024-01-01T00:00:00", 12, "9" * 100], ids=str)
 async def test_a_forged_time_in_a_cursor_is_refused(db, time: object) -> None:
     with pytest.raises(InvalidInput):
         await keyset_page(
