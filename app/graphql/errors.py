@@ -17,7 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import strawberry
 from graphql import GraphQLError
 
-from app.core.errors import AccessError, DomainError, DomainErrors, ErrorCode
+from app.core.errors import AccessError, DomainError, DomainErrors, ErrorCode, RateLimited
 
 log = logging.getLogger("app.errors")
 
@@ -111,6 +111,9 @@ def classify(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
     if isinstance(original, AccessError):
         extensions["code"] = original.code
         message = original.message
+        if isinstance(original, RateLimited) and original.retry_after is not None:
+            # Seconds to wait, for clients that back off without reading the message.
+            extensions["retryAfter"] = original.retry_after
     elif isinstance(original, DomainError):
         extensions["code"] = str(original.code.value)
         message = original.message

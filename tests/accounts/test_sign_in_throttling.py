@@ -159,6 +159,7 @@ async def test_fifty_guesses_from_many_addresses_do_not_lock_the_owner_out_of_th
     new_laptop = await sign_in_from(api, "192.0.2.77", "ana@example.com")
     assert outcome(new_laptop) == "RATE_LIMITED"
     assert new_laptop["errors"][0]["message"] == "Too many failed sign-ins. Try again in 1 second."
+    assert new_laptop["errors"][0]["extensions"]["retryAfter"] == 1
     assert verified[10:] == [PASSWORD]
     # The attacker's addresses are still refused; the owner has the two sessions they made.
     assert outcome(await sign_in_from(api, "198.51.100.3", "ana@example.com", WRONG)) == (
