@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import request_id_var
+
+log = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -24,9 +28,31 @@ SECURITY_HEADERS = {
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
+class PayloadTooLarge(Exception):
+    """Raised from `receive` once the body has passed the limit: whoever reads it stops."""
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": "The request body is too large.",
+                    "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                }
+            ]
+        },
+        status_code=413,
+        # The rest of the body is never read: the connection cannot be reused.
+        headers={"Connection": "close"},
+    )
+
+
 class RequestContextMiddleware:
-    """Gives every request an id (the client's X-Request-Id when sane), echoes it, and
-    adds security headers to every response."""
+    """Gives every request an id (the client's X-Request-Id when sane), echoes it, adds
+    security headers to every response, and bounds every request body as it streams in:
+    a declared Content-Length over the limit is refused before reading, and a body that
+    grows past it (chunked, or longer than declared) is refused as soon as it does."""
 
     def __init__(self, app: ASGIApp, *, production: bool, max_body_bytes: int) -> None:
         self.app = app
@@ -41,41 +67,75 @@ class RequestContextMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                response_headers["X-Request-Id"] = request_id
+                for name, value in SECURITY_HEADERS.items():
+                    response_headers.setdefault(name, value)
+                content_type = response_headers.get("content-type", "")
+                if not content_type.startswith("text/html"):
+                    response_headers.setdefault("Content-Security-Policy", API_CSP)
+                response_headers.setdefault("Cache-Control", "no-store")
+                if self.production:
+                    response_headers.setdefault(
+                        "Strict-Transport-Security", "max-age=63072000; includeSubDomains"
+                    )
+            await send(message)
+
         try:
             if scope["type"] == "http":
-                length = headers.get(b"content-length", b"0")
-                if length.isdigit() and int(length) > self.max_body_bytes:
-                    response = JSONResponse(
-                        {
-                            "errors": [
-                                {
-                                    "message": "The request body is too large.",
-                                    "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                                }
-                            ]
-                        },
-                        status_code=413,
-                        headers={"X-Request-Id": request_id},
-                    )
-                    await response(scope, receive, send)
-                    return
-
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    response_headers = MutableHeaders(scope=message)
-                    response_headers["X-Request-Id"] = request_id
-                    for name, value in SECURITY_HEADERS.items():
-                        response_headers.setdefault(name, value)
-                    content_type = response_headers.get("content-type", "")
-                    if not content_type.startswith("text/html"):
-                        response_headers.setdefault("Content-Security-Policy", API_CSP)
-                    response_headers.setdefault("Cache-Control", "no-store")
-                    if self.production:
-                        response_headers.setdefault(
-                            "Strict-Transport-Security", "max-age=63072000; includeSubDomains"
-                        )
-                await send(message)
-
-            await self.app(scope, receive, send_with_headers)
+                await self._bounded_http(scope, receive, send_with_headers, headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
         finally:
             request_id_var.reset(token)
+
+    async def _bounded_http(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+    ) -> None:
+        length = headers.get(b"content-length", b"0")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            await _too_large()(scope, receive, send)
+            return
+
+        received = 0
+        too_large = False
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal received, too_large
+            if too_large:
+                raise PayloadTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    too_large = True
+                    raise PayloadTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                # The app answered in spite of the refused body (it caught the error):
+                # the client gets the 413 below instead.
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracking_send)
+        except PayloadTooLarge:
+            if started:
+                raise
+        except ClientDisconnect:
+            if started:
+                raise
+            # The client left before its answer: there is no one to answer.
+            log.info("the client disconnected before the response")
+            return
+        if too_large and not started:
+            await _too_large()(scope, receive, send)

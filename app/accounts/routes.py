@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from contextlib import aclosing
 from urllib.parse import parse_qs, unquote_plus
 
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from app.settings import Settings
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_FORM_BYTES = 8_192
+MAX_CLIENT_ID_LENGTH = 40  # the column's width
 
 
 def _error(error: OAuthError) -> JSONResponse:
@@ -49,15 +51,29 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+def _plausible_client_id(client_id: str) -> bool:
+    return len(client_id) <= MAX_CLIENT_ID_LENGTH and client_id.isprintable()
+
+
 async def _form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError(
             "invalid_request", "Send the parameters as application/x-www-form-urlencoded."
         )
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise OAuthError("invalid_request", "The request is too large.")
+    # Read as it streams and stop at the cap: a longer body is never read whole.
+    chunks: list[bytes] = []
+    size = 0
+    async with aclosing(request.stream()) as stream:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                raise OAuthError("invalid_request", "The request is too large.")
+            chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         parsed = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
@@ -90,6 +106,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
                 if not form.get("client_id") or "client_secret" not in form:
                     raise OAuthError("invalid_client", "Client authentication failed.", status=401)
                 credentials = (form["client_id"], form["client_secret"])
+            if not _plausible_client_id(credentials[0]):
+                # Never looked up: no client id has control characters or is this long.
+                raise OAuthError("invalid_client", "Client authentication failed.", status=401)
             grant = await grant_client_credentials(
                 settings=settings,
                 client_id=credentials[0],
