@@ -3,13 +3,18 @@ format and status codes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
 
+from cross_web import HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -17,17 +22,38 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.core.logging import request_id_var
 from app.graphql.context import Context
-from app.graphql.errors import PRE_EXECUTION_CODES, classify
-from app.graphql.persisted_queries import NOT_FOUND, PersistedQueries, PersistedQueryError
+from app.graphql.errors import PRE_EXECUTION_CODES, QUERY_TOO_COMPLEX, classify
+from app.graphql.persisted_queries import (
+    NOT_FOUND,
+    PersistedQueries,
+    PersistedQueryError,
+    Resolved,
+    utf8,
+)
 from app.graphql.websocket import SubscriptionSocket
 from app.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # Open subscriptions one socket may hold at once.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+
+TIMEOUT = "TIMEOUT"
+# An operation stopped at its deadline: the service could not answer in time.
+TIMEOUT_STATUS = 503
+# Refused as sent, before anything ran: the client must change the request.
+_CLIENT_FAULT_CODES = PRE_EXECUTION_CODES | {"BAD_REQUEST", "PERSISTED_QUERY_NOT_SUPPORTED"}
+_HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
 
 
 class GraphQLView(GraphQL):
@@ -47,13 +73,37 @@ class GraphQLView(GraphQL):
             allowed_origins=settings.cors_origins,
         )
         self.settings = settings
-        self.persisted_queries = PersistedQueries()
+        self.persisted_queries = PersistedQueries(settings.persisted_query_cache_bytes)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only a persisted query hash is an operation, not a visit to the IDE.
         return super().should_render_graphql_ide(request) and (
             request.query_params.get("extensions") is None
         )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # Also in GET's `variables` and `extensions`. Hostile JSON fails in ways beyond
+        # JSONDecodeError: bytes that are not UTF-8 (UnicodeDecodeError), nesting past
+        # the recursion limit (RecursionError), integers past Python's digit limit
+        # (ValueError). Each is the client's fault: 400, never 500.
+        try:
+            return self.decode_json(data)
+        except (ValueError, RecursionError) as error:
+            raise HTTPException(400, "The request is not valid JSON.") from error
+
+    async def run(  # type: ignore[override]
+        self,
+        request: Request | WebSocket,
+        context: Context = UNSET,
+        root_value: Any = UNSET,
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as error:
+            if self.is_websocket_request(request):
+                raise
+            # The same error shape as every other answer, not a bare text line.
+            return _error_response(error.status_code, error.reason)
 
     async def execute_single(  # type: ignore[override]
         self,
@@ -64,23 +114,70 @@ class GraphQLView(GraphQL):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        query = request_data.query
+        if query is not None and _document_too_large(query, self.settings.max_document_bytes):
+            # Refused before parsing: the parser and its caches never see it.
+            return _error_result(
+                f"The document is larger than {self.settings.max_document_bytes} bytes.",
+                QUERY_TOO_COMPLEX,
+            )
+        resolved: Resolved | None = None
         persisted = (request_data.extensions or {}).get("persistedQuery")
         if isinstance(persisted, dict):
             try:
-                query = self.persisted_queries.resolve(request_data.query, persisted)
+                resolved = self.persisted_queries.resolve(query, persisted)
             except PersistedQueryError as error:
                 return ExecutionResult(data=None, errors=[error.error])
-            if query is None:
+            if resolved is None:
                 return ExecutionResult(data=None, errors=[NOT_FOUND])
-            request_data = replace(request_data, query=query)
-        return await super().execute_single(
-            request=request,
-            request_adapter=request_adapter,
-            sub_response=sub_response,
-            context=context,
-            root_value=root_value,
-            request_data=request_data,
+            request_data = replace(request_data, query=resolved.document)
+        result = await self._run_bounded(
+            request,
+            super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            ),
         )
+        if resolved is not None and resolved.sent and _passed_validation(result):
+            self.persisted_queries.remember(resolved)
+        return result
+
+    async def _run_bounded(
+        self, request: Request, operation: Awaitable[ExecutionResult]
+    ) -> ExecutionResult:
+        """`operation`, cancelled at the deadline or as soon as the client disconnects.
+        A cancelled service rolls its transaction back, so nothing is half-written."""
+        work = asyncio.ensure_future(operation)
+        client_gone = asyncio.ensure_future(_disconnected(request.receive))
+        try:
+            done, _ = await asyncio.wait(
+                {work, client_gone},
+                timeout=self.settings.request_timeout_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            client_gone.cancel()
+            if not work.done():
+                work.cancel()
+                # Wait for the rollback, without raising the work's cancellation here.
+                await asyncio.wait({work})
+        if work in done:
+            return work.result()
+        if client_gone in done:
+            # A GET's pending body may also have been refused while it was read.
+            if (error := client_gone.exception()) is not None:
+                raise error
+            log.info("the client disconnected: the operation was stopped")
+            raise ClientDisconnect
+        log.warning(
+            "the operation passed its deadline of %ss and was stopped",
+            self.settings.request_timeout_seconds,
+        )
+        return _error_result("The operation took too long and was stopped.", TIMEOUT)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -125,8 +222,11 @@ class GraphQLView(GraphQL):
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
         response = super().create_response(response_data, sub_response)
-        if isinstance(response_data, dict) and _rejected_before_execution(response_data):
-            response.status_code = 400
+        if isinstance(response_data, dict):
+            if _has_code(response_data, TIMEOUT):
+                response.status_code = TIMEOUT_STATUS
+            elif _rejected_before_execution(response_data):
+                response.status_code = 400
         return response
 
 
@@ -135,8 +235,49 @@ def _rejected_before_execution(data: GraphQLHTTPResponse) -> bool:
     return (
         data.get("data") is None
         and bool(errors)
-        and all(e.get("extensions", {}).get("code") in PRE_EXECUTION_CODES for e in errors)
+        and all(e.get("extensions", {}).get("code") in _CLIENT_FAULT_CODES for e in errors)
     )
+
+
+def _has_code(data: GraphQLHTTPResponse, code: str) -> bool:
+    errors: list[dict[str, Any]] = data.get("errors") or []  # type: ignore[assignment]
+    return any(e.get("extensions", {}).get("code") == code for e in errors)
+
+
+def _document_too_large(query: str, max_bytes: int) -> bool:
+    # A character is at least one UTF-8 byte: only a short enough text needs encoding.
+    return len(query) > max_bytes or len(utf8(query)) > max_bytes
+
+
+def _passed_validation(result: ExecutionResult) -> bool:
+    """Whether the document parsed and validated (whatever its resolvers then did)."""
+    if isinstance(result, PreExecutionError):
+        return False
+    return not (
+        result.data is None
+        and any(
+            (e.extensions or {}).get("code") in PRE_EXECUTION_CODES for e in result.errors or []
+        )
+    )
+
+
+def _error_result(message: str, code: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+def _error_response(status: int, message: str) -> JSONResponse:
+    code = _HTTP_ERROR_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_SERVER_ERROR")
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+    )
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client disconnects. The body has been read by now (a GET's empty
+    one may still be pending and is skipped)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 __all__ = ["GraphQLError", "GraphQLView"]
