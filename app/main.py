@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -40,8 +41,22 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def metrics_endpoint(token: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """GET /metrics: open when `token` is unset, else only with `Bearer <token>`."""
+    expected = f"Bearer {token}".encode() if token else None
+
+    async def metrics(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(given, expected):
+                return JSONResponse(
+                    {"error": "unauthorized"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
 
 
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
@@ -70,7 +85,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(settings.metrics_token), methods=["GET"]),
         *feature_routes,
     ]
     middleware = [
