@@ -29,6 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    trusted_proxies = settings.forwarded_allow_ips or None
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -38,7 +39,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         reload=args.reload,
         loop="uvloop",
         http="httptools",
-        proxy_headers=True,
+        # X-Forwarded-For is believed only from the configured proxies; otherwise the
+        # client is the socket's peer (uvicorn alone would trust 127.0.0.1).
+        proxy_headers=trusted_proxies is not None,
+        forwarded_allow_ips=trusted_proxies,
         access_log=not settings.is_production,
         log_level=settings.log_level.lower(),
         # uvicorn logs through our handlers: JSON in production, with request ids.
@@ -115,6 +119,14 @@ def cmd_create_partner(args: argparse.Namespace) -> int:
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from app.demo import DatabaseNotEmpty, is_empty, seed_demo
+
+    if get_settings().is_production:
+        # The demo's accounts have published passwords: never in a production database.
+        if args.if_empty:
+            print("APP_ENV=production: not seeding the demo")
+            return 0
+        print("error: seed-demo refuses to run with APP_ENV=production", file=sys.stderr)
+        return 4
 
     async def work(settings: Settings) -> int:
         if args.if_empty and not await is_empty():
