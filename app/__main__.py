@@ -43,6 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # client is the socket's peer (uvicorn alone would trust 127.0.0.1).
         proxy_headers=trusted_proxies is not None,
         forwarded_allow_ips=trusted_proxies,
+        # A WebSocket message is bounded like a request body (uvicorn alone allows 16 MiB).
+        ws_max_size=settings.max_body_bytes,
         access_log=not settings.is_production,
         log_level=settings.log_level.lower(),
         # uvicorn logs through our handlers: JSON in production, with request ids.

@@ -61,6 +61,7 @@ async def test_given_no_trusted_proxies_then_x_forwarded_for_is_ignored_even_fro
 ) -> None:
     options = serve_options(monkeypatch)
     assert options["proxy_headers"] is False
+    assert options["ws_max_size"] == Settings(app_env="test").max_body_bytes
     # uvicorn alone trusts 127.0.0.1: a local process could pose as any address.
     client = await client_seen_behind(options, peer="127.0.0.1", forwarded_for="203.0.113.9")
     assert client == "127.0.0.1"

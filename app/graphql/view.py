@@ -81,16 +81,6 @@ class GraphQLView(GraphQL):
             request.query_params.get("extensions") is None
         )
 
-    def parse_json(self, data: str | bytes) -> Any:
-        # Also in GET's `variables` and `extensions`. Hostile JSON fails in ways beyond
-        # JSONDecodeError: bytes that are not UTF-8 (UnicodeDecodeError), nesting past
-        # the recursion limit (RecursionError), integers past Python's digit limit
-        # (ValueError). Each is the client's fault: 400, never 500.
-        try:
-            return self.decode_json(data)
-        except (ValueError, RecursionError) as error:
-            raise HTTPException(400, "The request is not valid JSON.") from error
-
     async def run(  # type: ignore[override]
         self,
         request: Request | WebSocket,
