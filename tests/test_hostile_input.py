@@ -512,3 +512,19 @@ async def test_an_admin_bounds_purchases_and_redemptions(api: Api) -> None:
     payload = await record(api, store, purchase_input(store, customer, "50.01"))
     assert [e["code"] for e in payload["userErrors"]] == ["INVALID_AMOUNT"]
     assert error_codes(answer) == []
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "query Q($a: Int = %s) { __typename }" % ("9" * 5_000),
+        "query M { merchants(first: %s) { edges { cursor } } }" % ("9" * 5_000),
+        "query M { merchants(first: 99999999999) { edges { cursor } } }",
+    ],
+)
+async def test_an_integer_literal_beyond_any_int_is_a_validation_error(
+    api: Api, document: str
+) -> None:
+    response = await api.post(document)
+    assert response.status_code == 400, response.text
+    assert set(error_codes(response.json())) == {"GRAPHQL_VALIDATION_FAILED"}

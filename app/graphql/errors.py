@@ -84,7 +84,12 @@ def _before_execution(error: GraphQLError) -> bool:
     """graphql-core's own refusal of the document or of a variable (a coercion error wraps
     the scalar's error), as opposed to a failure while a field ran."""
     original = error.original_error
-    return error.path is None and (original is None or isinstance(original, GraphQLError))
+    if error.path is not None:
+        return False
+    # A literal the scalar cannot parse (an Int of 5,000 digits: Python's int refuses it
+    # with ValueError) is reported by validation at its location, wrapping that error.
+    literal_refused = bool(error.locations) and isinstance(original, ValueError)
+    return original is None or isinstance(original, GraphQLError) or literal_refused
 
 
 def hide_schema_names(error: GraphQLError) -> None:
