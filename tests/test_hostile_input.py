@@ -528,3 +528,14 @@ async def test_an_integer_literal_beyond_any_int_is_a_validation_error(
     response = await api.post(document)
     assert response.status_code == 400, response.text
     assert set(error_codes(response.json())) == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_a_forged_cursor_refused_by_a_running_field_answers_200(api: Api) -> None:
+    # Execution began (the field ran and refused its input): the GraphQL answer is a 200.
+    response = await api.post(
+        "query M($after: String) { merchants(first: 5, after: $after) { edges { cursor } } }",
+        {"after": cursor_of(["x", "abc"])},
+    )
+    assert response.status_code == 200, response.text
+    assert error_codes(response.json()) == ["INVALID_INPUT"]
+    assert response.json()["errors"][0]["path"] == ["merchants"]

@@ -222,10 +222,14 @@ class GraphQLView(GraphQL):
 
 def _rejected_before_execution(data: GraphQLHTTPResponse) -> bool:
     errors: list[dict[str, Any]] = data.get("errors") or []  # type: ignore[assignment]
+    # An error with a `path` came from a field that ran: execution began, so 200.
     return (
         data.get("data") is None
         and bool(errors)
-        and all(e.get("extensions", {}).get("code") in _CLIENT_FAULT_CODES for e in errors)
+        and all(
+            "path" not in e and e.get("extensions", {}).get("code") in _CLIENT_FAULT_CODES
+            for e in errors
+        )
     )
 
 
