@@ -15,9 +15,11 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from app.core.errors import InvalidInput
+from app.settings import get_settings
 
 T = TypeVar("T")
 
+# The MAX_PAGE_SIZE setting's default.
 MAX_PAGE_SIZE = 100
 
 
@@ -133,11 +135,12 @@ def decode_cursor(cursor: str, length: int, checks: Sequence[KeyCheck] | None = 
         raise InvalidInput("The cursor is not valid.", field=["after"]) from None
 
 
-def page_size(first: int, *, maximum: int = MAX_PAGE_SIZE) -> int:
-    """`first` checked and capped: a client asking for more than the maximum gets the maximum."""
+def page_size(first: int, *, maximum: int | None = None) -> int:
+    """`first` checked and capped: a client asking for more than the maximum (the
+    MAX_PAGE_SIZE setting unless given) gets the maximum."""
     if first < 0:
         raise InvalidInput("first must not be negative.", field=["first"])
-    return min(first, maximum)
+    return min(first, get_settings().max_page_size if maximum is None else maximum)
 
 
 def _after_filter(keys: list[tuple[str, bool]], values: list[Any]) -> Q:

@@ -14,7 +14,6 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.add_validation_rules import AddValidationRules
 
-from app.core.pagination import MAX_PAGE_SIZE
 from app.graphql.cost import CostLimit, QueryCostLimiter
 from app.graphql.errors import QUERY_TOO_COMPLEX
 from app.settings import Settings
@@ -59,10 +58,8 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     rules = [
         _reports_too_complex(rule) for limiter in limiters for rule in limiter.validation_rules
     ]
-    # The larger of the setting and the cap the listings apply, so a page is never
-    # counted smaller than it can be.
-    largest_page = max(settings.max_page_size, MAX_PAGE_SIZE)
-    cost = CostLimit(max_cost=settings.max_query_cost, max_page_size=largest_page)
+    # MAX_PAGE_SIZE caps every listing's page (app.core.pagination.page_size) too.
+    cost = CostLimit(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size)
     return [
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),

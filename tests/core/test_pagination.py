@@ -110,3 +110,21 @@ async def test_an_oversized_or_non_ascii_cursor_is_refused_before_decoding(db) -
     for cursor in ["A" * 5_000, "WzFd€"]:
         with pytest.raises(InvalidInput):
             await keyset_page(User.all(), first=2, after=cursor)
+
+
+async def test_the_max_page_size_setting_caps_every_page(
+    db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.settings import get_settings
+
+    for _ in range(4):
+        await make_customer()
+    monkeypatch.setenv("MAX_PAGE_SIZE", "3")
+    get_settings.cache_clear()
+    try:
+        page = await keyset_page(User.all(), first=100, after=None)
+    finally:
+        monkeypatch.delenv("MAX_PAGE_SIZE")
+        get_settings.cache_clear()
+    assert len(page.items) == 3
+    assert page.has_next_page
