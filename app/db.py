@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,6 +92,14 @@ async def ping() -> None:
 
 def dialect() -> str:
     return get_connection("default").capabilities.dialect
+
+
+@lru_cache(maxsize=1024)
+def numbered(sql: str) -> str:
+    """A statement written with `?` placeholders, as PostgreSQL wants them: `$1, $2, ...`.
+    Hand-written SQL is written once that way and runs on SQLite and PostgreSQL alike."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
 
 
 _RETRYABLE = ("40001", "40P01")  # serialization_failure, deadlock_detected

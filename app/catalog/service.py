@@ -21,6 +21,7 @@ from app.core.pagination import (
     keyset_page,
     page_size,
 )
+from app.db import numbered
 from app.program.service import get_program
 
 MAX_PRODUCTS_PER_REQUEST = 1_000
@@ -164,8 +165,7 @@ async def list_merchants(*, first: int, after: str | None) -> Page[Merchant]:
     return await keyset_page(Merchant.all(), first=first, after=after, order_by=("name", "id"))
 
 
-_PRODUCT_COLUMNS = (
-    "id",
+_UPSERT_COLUMNS = (
     "merchant_id",
     "sku",
     "name",
@@ -176,6 +176,8 @@ _PRODUCT_COLUMNS = (
     "created_at",
     "updated_at",
 )
+# Every column of a product row (the upsert's, and the id).
+_PRODUCT_COLUMNS = ("id", *_UPSERT_COLUMNS)
 
 
 def _product_after(after: str | None) -> int | None:
@@ -220,7 +222,7 @@ async def products_of_merchants(
     )
     conn = get_connection("default")
     if conn.capabilities.dialect == "postgres":
-        sql = _numbered(sql)
+        sql = numbered(sql)
     rows = await conn.executor_class(model=Product, db=conn).execute_select(sql, values)
     by_merchant: dict[int, list[Product]] = {i: [] for i in wanted}
     for row in rows:
@@ -233,12 +235,6 @@ async def products_of_merchants(
             has_next_page=len(found) > limit,
         )
     return pages
-
-
-def _numbered(sql: str) -> str:
-    """`?` placeholders as PostgreSQL's `$1, $2, ...`."""
-    parts = sql.split("?")
-    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
 
 
 async def store_infos(store_ids: Iterable[int]) -> dict[int, StoreInfo]:
@@ -368,17 +364,6 @@ def _placeholders(dialect: str, rows: int, columns: int) -> str:
     return ", ".join(groups)
 
 
-_UPSERT_COLUMNS = (
-    "merchant_id",
-    "sku",
-    "name",
-    "category",
-    "price_minor",
-    "currency",
-    "image_url",
-    "created_at",
-    "updated_at",
-)
 _UPDATED_ON_CONFLICT = ("name", "category", "price_minor", "currency", "image_url", "updated_at")
 
 

@@ -8,17 +8,14 @@ transaction's, so every statement here joins the caller's transaction.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
-from itertools import count
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 
-_PLACEHOLDER = re.compile(r"\?")
+from app.db import numbered
 
 
 def conn() -> BaseDBAsyncClient:
@@ -29,16 +26,8 @@ def is_postgres() -> bool:
     return conn().capabilities.dialect == "postgres"
 
 
-@lru_cache(maxsize=1024)
-def _dialect_sql(query: str, postgres: bool) -> str:
-    if not postgres:
-        return query
-    numbers = count(1)
-    return _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", query)
-
-
 def _prepare(client: BaseDBAsyncClient, query: str) -> str:
-    return _dialect_sql(query, client.capabilities.dialect == "postgres")
+    return numbered(query) if client.capabilities.dialect == "postgres" else query
 
 
 async def rows(query: str, *params: Any) -> list[dict[str, Any]]:
