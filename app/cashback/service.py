@@ -633,12 +633,12 @@ def _check_input(
         errors.append(InvalidInput("The customer is required.", field=[*path, "customer"]))
     total = None
     try:
-        total = parse_money(
+        paid = parse_money(
             purchase.total_amount, purchase.total_currency, currency, field=[*path, "total"]
         )
-        if max_total is not None and total > max_total.minor:
-            total = None
+        if max_total is not None and paid > max_total.minor:
             raise InvalidAmount(f"A purchase total is at most {max_total}.", field=[*path, "total"])
+        total = paid
     except DomainError as error:
         errors.append(error)
     occurred_at = as_utc(purchase.occurred_at)
