@@ -146,7 +146,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_check_ledger(args: argparse.Namespace) -> int:
-    from app.ledger.service import reconcile
+    from app.ledger import reconcile
 
     async def work(settings: Settings) -> int:
         problems = await reconcile()

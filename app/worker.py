@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 from app.accounts.service import purge_expired_refresh_tokens
-from app.ledger.service import settle_due_wallets
+from app.ledger import settle_due_wallets
 from app.redemptions.service import expire_lapsed
 from app.throttling.service import purge as purge_throttle_counters
 

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from app import ledger
 from app.accounts.models import User
 from app.cashback.models import Purchase
 from app.core import clock
 from app.core.ids import encode_id
-from app.ledger import service as ledger
 from app.ledger.models import Entry as EntryRow
 from app.ledger.models import Wallet
 from app.main import create_app

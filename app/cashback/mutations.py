@@ -44,7 +44,7 @@ class Mutation:
     ) -> RecordPurchasePayload:
         row = await service.record_purchase(
             purchase=input.value(),
-            merchant_scope=info.context.principal.merchant_id,  # type: ignore[union-attr]
+            merchant_scope=info.context.caller.merchant_id,
         )
         return RecordPurchasePayload(purchase=Purchase.of(row))
 
@@ -58,7 +58,7 @@ class Mutation:
     ) -> RecordPurchasesPayload:
         outcomes = await service.record_purchases(
             [i.value() for i in inputs],
-            merchant_scope=info.context.principal.merchant_id,  # type: ignore[union-attr]
+            merchant_scope=info.context.caller.merchant_id,
         )
         return RecordPurchasesPayload(
             results=[
@@ -84,7 +84,7 @@ class Mutation:
             currency=input.amount.currency_code,
             idempotency_key=input.idempotency_key,
             reason=input.reason,
-            merchant_scope=info.context.principal.merchant_id,  # type: ignore[union-attr]
+            merchant_scope=info.context.caller.merchant_id,
         )
         return RefundPurchasePayload(purchase=Purchase.of(row))
 

@@ -40,7 +40,7 @@ class Query:
         row = await service.purchase_by_external_id(
             store_id=store_id,
             external_id=external_id,
-            merchant_scope=info.context.principal.merchant_id,  # type: ignore[union-attr]
+            merchant_scope=info.context.caller.merchant_id,
         )
         return Purchase.of(row) if row else None
 
@@ -58,7 +58,7 @@ class Query:
         items: list[PurchaseItemInput] | None = None,
     ) -> CashbackPreview:
         preview = await service.preview_cashback(
-            caller=info.context.principal,  # type: ignore[arg-type]
+            caller=info.context.caller,
             store_id=store_id,
             total_amount=Decimal(total.amount),
             total_currency=total.currency_code,

@@ -20,6 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from app import ledger
 from app.accounts.models import Role, User
 from app.accounts.service import normalize_email
 from app.accounts.tokens import Principal
@@ -61,7 +62,6 @@ from app.core.ids import decode_id
 from app.core.money import Money, minor_units
 from app.core.pagination import Page, keyset_page
 from app.db import retrying
-from app.ledger import service as ledger
 from app.program.service import Program, get_program
 
 log = logging.getLogger(__name__)

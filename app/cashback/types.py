@@ -29,7 +29,7 @@ from app.graphql.errors import UserError
 from app.graphql.node import Node, node_fetcher
 from app.graphql.permissions import IsCustomer
 from app.graphql.scalars import Connection, Money, MoneyInput
-from app.ledger.service import Entry
+from app.ledger import Entry
 
 PurchaseStatus = strawberry.enum(PurchaseStatusValue, name="PurchaseStatus")
 NoCashbackReasonEnum = strawberry.enum(

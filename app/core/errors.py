@@ -6,7 +6,8 @@ top-level errors in one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 
 
@@ -85,6 +86,42 @@ class DomainErrors(Exception):
     def __init__(self, errors: Sequence[DomainError]) -> None:
         self.errors = list(errors)
         super().__init__("; ".join(e.message for e in self.errors))
+
+
+class InputErrors:
+    """The one way a service collects the problems of one input, each at its field
+    path, to report them all together rather than one per attempt.
+
+        problems = InputErrors()
+        with problems.catch():
+            name = clean_text(...)          # a DomainError here is collected
+        if not accepted:
+            problems.add(TermsNotAccepted(field=["input", "acceptTerms"]))
+        problems.raise_any()                # DomainErrors with all of them, if any
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[DomainError] = []
+
+    def add(self, error: DomainError) -> None:
+        self.errors.append(error)
+
+    @contextmanager
+    def catch(self, *path: str) -> Iterator[None]:
+        """Collect a DomainError raised inside; with `path`, attach it to that field."""
+        try:
+            yield
+        except DomainError as error:
+            self.errors.append(error.at(*path) if path else error)
+        except DomainErrors as many:
+            self.errors.extend(many.errors)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise DomainErrors(self.errors)
 
 
 class NotFound(DomainError):

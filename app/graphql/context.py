@@ -91,6 +91,15 @@ class Context:
             raise self._caller_error
         return self._principal
 
+    @property
+    def caller(self) -> Principal:
+        """The signed-in caller, for fields whose permission already requires one: the
+        typed way for a resolver to read who is calling. Anonymous is Unauthenticated."""
+        principal = self.principal
+        if principal is None:
+            raise Unauthenticated()
+        return principal
+
     def _authorization(self) -> Any:
         params = self.connection_params if isinstance(self.connection_params, dict) else {}
         header = params.get("Authorization") or self.request.headers.get("authorization")

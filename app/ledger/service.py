@@ -1503,6 +1503,6 @@ async def reconcile() -> list[str]:
     open reservations hold, no lot's remaining is negative or above its amount, the program's
     SPENT / EXPIRED / CLAWBACK postings match what the lots record, and every wallet will
     settle in time."""
-    from app.ledger.reconcile import problems
+    from app.ledger.consistency import problems
 
     return await problems()

@@ -8,11 +8,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from app import ledger
 from app.catalog.models import Channel
 from app.core.errors import DomainError
 from app.core.ids import encode_id
 from app.core.money import Money
-from app.ledger import service as ledger
 from app.program.service import get_program
 from app.redemptions import service
 from app.settings import get_settings

@@ -20,7 +20,7 @@ from typing import TypeVar
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app import db
+from app import db, ledger
 from app.catalog import service as catalog
 from app.catalog.models import Channel
 from app.core import clock
@@ -36,8 +36,7 @@ from app.core.errors import (
 from app.core.ids import decode_id
 from app.core.money import Money
 from app.core.pagination import Page, keyset_page
-from app.ledger import service as ledger
-from app.ledger.errors import InsufficientBalance, ReservationClosed
+from app.ledger import InsufficientBalance, ReservationClosed
 from app.program.service import Program, get_program
 from app.redemptions import codes
 from app.redemptions.errors import (

@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench_db import ensure_database
 from tortoise.transactions import in_transaction
 
-from app import db
+from app import db, ledger
 from app.core import clock
-from app.ledger import service as ledger
 from app.ledger import sql
 from app.settings import Settings
 

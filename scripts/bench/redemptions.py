@@ -38,13 +38,12 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from bench_db import ensure_database  # noqa: E402
 
-from app import db  # noqa: E402
+from app import db, ledger  # noqa: E402
 from app.accounts.service import create_user  # noqa: E402
 from app.accounts.tokens import issue_access_token  # noqa: E402
 from app.catalog import service as catalog  # noqa: E402
 from app.core import clock  # noqa: E402
 from app.core.ids import encode_id  # noqa: E402
-from app.ledger import service as ledger  # noqa: E402
 from app.program.service import update_program  # noqa: E402
 from app.redemptions.models import Redemption  # noqa: E402
 from app.settings import Settings  # noqa: E402

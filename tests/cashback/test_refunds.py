@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app import ledger
 from app.cashback.models import Purchase, Refund
 from app.core import clock
 from app.core.ids import encode_id
-from app.ledger import service as ledger
 from app.program.service import update_program
 from tests.cashback.factories import REFUND, purchase_input, record, refund, writer
 from tests.catalog.factories import make_store

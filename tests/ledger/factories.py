@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
+from app import ledger
 from app.core import clock
-from app.ledger import service as ledger
 
 _sources = itertools.count(1)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ledger.service import reconcile
+from app.ledger import reconcile
 
 
 async def assert_ledger_consistent() -> None:

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from app import ledger
 from app.core import clock
 from app.core.errors import InvalidInput
-from app.ledger import service as ledger
 from tests.ledger.factories import give_credit, reserve
 from tests.ledger.invariants import assert_ledger_consistent
 

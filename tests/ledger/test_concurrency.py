@@ -10,8 +10,9 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from app import ledger
 from app.core import clock
-from app.ledger import service as ledger
+from app.db import retrying
 from app.ledger.errors import InsufficientBalance, ReservationClosed
 from app.ledger.models import Entry, Transfer
 from tests.ledger.factories import give_credit, reserve, totals
@@ -247,11 +248,11 @@ async def test_deadlocks_and_serialization_failures_are_retried(db) -> None:
             raise asyncpg.exceptions.SerializationError("could not serialize access")
         return "done"
 
-    assert await ledger._run(flaky) == "done"
+    assert await retrying(flaky) == "done"
     assert len(attempts) == 3
 
     async def broken() -> None:
         raise asyncpg.exceptions.UniqueViolationError("not transient")
 
     with pytest.raises(asyncpg.exceptions.UniqueViolationError):
-        await ledger._run(broken)
+        await retrying(broken)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tortoise.connection import get_connection
 
+from app import ledger
 from app.core import clock
-from app.ledger import service as ledger
 from tests.ledger.factories import balance, give_credit, reserve
 from tests.ledger.invariants import assert_ledger_consistent
 

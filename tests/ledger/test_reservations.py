@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
+from app import ledger
 from app.core import clock
 from app.core.errors import ErrorCode, InvalidAmount, InvalidInput
-from app.ledger import service as ledger
 from app.ledger.errors import (
     InsufficientBalance,
     ReservationClosed,

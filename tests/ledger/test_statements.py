@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app import ledger
 from app.core import clock
-from app.ledger import service as ledger
 from app.ledger.sql import is_postgres
 from tests.ledger.factories import balance, give_credit, reserve
 from tests.ledger.invariants import assert_ledger_consistent

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from app import ledger
 from app.core import clock
 from app.core.errors import InvalidAmount
-from app.ledger import service as ledger
-from app.ledger.service import TakeBack
+from app.ledger import TakeBack
 from tests.ledger.factories import balance, give_credit, reserve, totals
 from tests.ledger.invariants import assert_ledger_consistent
 

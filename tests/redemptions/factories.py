@@ -6,9 +6,9 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+from app import ledger
 from app.core import clock
 from app.core.ids import encode_id
-from app.ledger import service as ledger
 from app.program.service import update_program
 from tests.catalog.factories import make_merchant, make_store
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from app import ledger
 from app.catalog.models import Channel
 from app.core import clock
 from app.core.ids import encode_id
-from app.ledger import service as ledger
 from app.redemptions.models import Redemption
 from tests.factories import make_customer
 from tests.ledger.invariants import assert_ledger_consistent

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
+from app import ledger
 from app.catalog.models import Channel
 from app.core import clock
-from app.ledger import service as ledger
 from app.redemptions.models import Redemption
 from app.settings import Settings
 from tests.factories import make_customer

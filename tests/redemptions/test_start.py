@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import asyncpg
 
+from app import ledger
 from app.core import clock
 from app.core.ids import encode_id
-from app.ledger import service as ledger
 from app.redemptions.models import Redemption
 from tests.factories import make_customer
 from tests.ledger.invariants import assert_ledger_consistent
