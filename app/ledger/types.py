@@ -6,10 +6,10 @@ from datetime import datetime
 
 import strawberry
 
-from app.accounts.models import User
+from app import ledger
 from app.graphql.context import Info
+from app.graphql.parents import ViewerRoot
 from app.graphql.scalars import Money
-from app.ledger import service as ledger
 
 
 @strawberry.type(description="Credits that expire next, and when.")
@@ -63,5 +63,5 @@ async def balance_of(customer_id: int) -> Balance:
 @strawberry.type
 class ViewerFields:
     @strawberry.field(description="The signed-in customer's credits, right to this moment.")
-    async def balance(self, root: strawberry.Parent[User], info: Info) -> Balance:
+    async def balance(self, root: strawberry.Parent[ViewerRoot], info: Info) -> Balance:
         return await balance_of(root.id)
