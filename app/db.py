@@ -1,16 +1,20 @@
-"""Tortoise configuration built from settings, and transaction helpers."""
+"""Tortoise configuration built from settings, transaction helpers, and raw SQL on either
+database (statements written once with `?` placeholders, numbered for PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError, TransactionManagementError
@@ -90,8 +94,15 @@ async def ping() -> None:
     await get_connection("default").execute_query("SELECT 1")
 
 
+def connection() -> BaseDBAsyncClient:
+    """The current connection: inside `in_transaction()`, the transaction's, so a statement
+    sent on it joins the caller's transaction."""
+    return get_connection("default")
+
+
 def dialect() -> str:
-    return get_connection("default").capabilities.dialect
+    """`postgres` or `sqlite`: the one place raw SQL asks which database it runs on."""
+    return connection().capabilities.dialect
 
 
 @lru_cache(maxsize=1024)
@@ -100,6 +111,56 @@ def numbered(sql: str) -> str:
     Hand-written SQL is written once that way and runs on SQLite and PostgreSQL alike."""
     parts = sql.split("?")
     return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+def _for(client: BaseDBAsyncClient, query: str) -> str:
+    return numbered(query) if client.capabilities.dialect == "postgres" else query
+
+
+async def rows(query: str, *params: Any) -> list[dict[str, Any]]:
+    """The rows a statement returns (SELECT, or INSERT/UPDATE ... RETURNING)."""
+    client = connection()
+    return await client.execute_query_dict(_for(client, query), list(params))
+
+
+async def one(query: str, *params: Any) -> dict[str, Any] | None:
+    found = await rows(query, *params)
+    return found[0] if found else None
+
+
+async def execute(query: str, *params: Any) -> int:
+    """Run a statement; the number of rows it changed."""
+    client = connection()
+    changed, _ = await client.execute_query(_for(client, query), list(params))
+    return changed
+
+
+async def execute_many(query: str, params: Sequence[Sequence[Any]]) -> None:
+    """The same statement for each parameter row, in one call."""
+    if not params:
+        return
+    client = connection()
+    await client.execute_many(_for(client, query), [list(p) for p in params])
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A timestamp as either database returns it (SQLite gives text), aware UTC."""
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC) if isinstance(value, datetime) else None
+    parsed = datetime.fromisoformat(str(value))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def to_json(value: Any) -> str | None:
+    """A value for a JSON column, compact."""
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+def from_json(value: Any) -> Any:
+    """A JSON column as either database returns it (text, or already decoded)."""
+    if value is None or isinstance(value, (dict, list)):
+        return value
+    return json.loads(value)
 
 
 _RETRYABLE = ("40001", "40P01")  # serialization_failure, deadlock_detected

@@ -2,8 +2,49 @@
 settle themselves, reservations.
 
 Other features import this package (`from app import ledger`) and use only the names
-below; the modules inside are the ledger's own."""
+below; the modules inside are the ledger's own:
+- `values`: what the ledger hands out (Balance, Entry, ...), its account names and limits.
+- `postings`: the only writer of transfers and postings, and of lot changes.
+- `wallets`: the wallet row: locking it, applying deltas, its schedule.
+- `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`.
+- `crediting`: `credit` and `take_back`.
+- `reservations`: `reserve`, `capture_reservation`, `release_reservation`.
+- `reading`: balances, activity and program totals.
+- `consistency`: `reconcile`, the check that every stored number agrees.
+- `models` (the tables), `errors`, `types` (the GraphQL face).
 
+Amounts are integers of the currency's minor unit. Every function works on its own and
+inside a caller's `async with in_transaction():` block: it then runs in a savepoint of the
+caller's transaction, so the caller's rows and the ledger's commit (or roll back) together.
+
+How the money is kept (see models.py for the tables):
+- Double entry: every movement is a transfer whose postings sum to zero, between a
+  customer's PENDING / AVAILABLE / RESERVED accounts and the program's FUNDING / SPENT /
+  EXPIRED / CLAWBACK accounts. Transfers and postings are only ever inserted.
+- Each credit is a lot. Spending (capturing a reservation) draws the soonest-expiring lots
+  first. The wallet row holds the totals: available + reserved = what remains in AVAILABLE
+  lots, pending = what remains in PENDING lots.
+- The wallet also holds `next_change_at`: the earliest moment a lot matures or expires or a
+  reservation lapses (never later than the true next change; an earlier value only causes a
+  settle that finds little to do). Any read or write that finds it passed settles the wallet
+  first, so balances are right with no background job; `settle_due_wallets` does the same
+  in bulk for a worker.
+- A reservation holds money, not lots. A lot that reaches its expiry while reservations hold
+  all the available money is kept for them (the customer had started spending it): it is
+  drawn first if the reservation is captured and expires as soon as it is released.
+- Locks, always in this order: a reservation's own entry (capture, release), then the
+  wallet row, then the wallet's lots and other entries. Lots change only under the wallet's
+  lock. A debit is one conditional UPDATE (`... WHERE available >= x`); the CHECK
+  constraints refuse any negative total anyway. Deadlocks (possible only when a
+  reservation is captured at the very instant it lapses) and serialization failures are
+  retried here and never reach the caller.
+- On PostgreSQL the hot paths are single statements (a reservation is one statement that
+  commits by itself; a capture is two), so a busy wallet is never locked across a round
+  trip to the client. SQLite runs the same steps one statement at a time.
+"""
+
+from app.ledger.consistency import reconcile
+from app.ledger.crediting import credit, take_back
 from app.ledger.errors import (
     InsufficientBalance,
     ReservationClosed,
@@ -11,25 +52,15 @@ from app.ledger.errors import (
     UnknownReservation,
     WalletTotalTooLarge,
 )
-from app.ledger.service import (
-    MAX_WALLET_TOTAL,
-    Balance,
-    Entry,
-    ProgramTotals,
-    TakeBack,
+from app.ledger.reading import get_balance, get_entries, list_entries, program_totals
+from app.ledger.reservations import (
     capture_reservation,
-    credit,
-    get_balance,
-    get_entries,
-    list_entries,
-    program_totals,
-    reconcile,
     release_reservation,
     reservation_status,
     reserve,
-    settle_due_wallets,
-    take_back,
 )
+from app.ledger.settling import settle_due_wallets
+from app.ledger.values import MAX_WALLET_TOTAL, Balance, Entry, ProgramTotals, TakeBack
 
 __all__ = [
     "MAX_WALLET_TOTAL",

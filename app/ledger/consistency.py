@@ -14,8 +14,8 @@ from typing import Any
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction
 
+from app import db
 from app.core import clock
-from app.ledger import sql
 
 Wallet = tuple[int, str]
 
@@ -24,26 +24,32 @@ def _int(value: Any) -> int:
     return int(value) if value is not None else 0
 
 
-async def problems() -> list[str]:
-    if isinstance(sql.conn(), TransactionalDBClient):  # inside a caller's transaction
+async def reconcile() -> list[str]:
+    """Every inconsistency found; an empty list means the ledger is consistent:
+    each transfer's postings sum to zero, the postings of every customer account sum to the
+    wallet's stored total, the wallet's totals equal what its lots hold by state and what its
+    open reservations hold, no lot's remaining is negative or above its amount, the program's
+    SPENT / EXPIRED / CLAWBACK postings match what the lots record, and every wallet will
+    settle in time."""
+    if isinstance(db.connection(), TransactionalDBClient):  # inside a caller's transaction
         return await _problems(clock.now())
     async with in_transaction():
-        if sql.is_postgres():
-            await sql.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if db.dialect() == "postgres":
+            await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         return await _problems(clock.now())
 
 
 async def _problems(now: datetime) -> list[str]:
     found: list[str] = []
 
-    for row in await sql.rows(
+    for row in await db.rows(
         "SELECT transfer_id, SUM(amount) AS total, COUNT(*) AS lines FROM ledger_postings"
         " GROUP BY transfer_id HAVING SUM(amount) <> 0 OR COUNT(*) < 2"
     ):
         found.append(
             f"transfer {row['transfer_id']}: {row['lines']} postings summing to {row['total']}"
         )
-    for row in await sql.rows(
+    for row in await db.rows(
         "SELECT t.id FROM ledger_transfers t"
         " WHERE NOT EXISTS (SELECT 1 FROM ledger_postings p WHERE p.transfer_id = t.id)"
     ):
@@ -51,7 +57,7 @@ async def _problems(now: datetime) -> list[str]:
 
     wallets: dict[Wallet, dict[str, Any]] = {
         (int(w["customer_id"]), w["currency"]): w
-        for w in await sql.rows(
+        for w in await db.rows(
             "SELECT customer_id, currency, available, pending, reserved, lifetime_earned,"
             " next_change_at FROM ledger_wallets"
         )
@@ -62,7 +68,7 @@ async def _problems(now: datetime) -> list[str]:
                 found.append(f"wallet {key}: {total} is negative ({w[total]})")
 
     accounts: dict[Wallet, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in await sql.rows(
+    for row in await db.rows(
         "SELECT customer_id, currency, account, SUM(amount) AS total FROM ledger_postings"
         " GROUP BY customer_id, currency, account"
     ):
@@ -70,7 +76,7 @@ async def _problems(now: datetime) -> list[str]:
 
     lots: dict[Wallet, dict[str, Any]] = {
         (int(row["customer_id"]), row["currency"]): row
-        for row in await sql.rows(
+        for row in await db.rows(
             "SELECT customer_id, currency,"
             " SUM(CASE WHEN state = 'PENDING' THEN remaining ELSE 0 END) AS pending,"
             " SUM(CASE WHEN state = 'AVAILABLE' THEN remaining ELSE 0 END) AS available,"
@@ -81,7 +87,7 @@ async def _problems(now: datetime) -> list[str]:
     }
     held: dict[Wallet, int] = {
         (int(row["customer_id"]), row["currency"]): _int(row["total"])
-        for row in await sql.rows(
+        for row in await db.rows(
             "SELECT customer_id, currency, SUM(amount) AS total FROM ledger_entries"
             " WHERE kind = 'REDEMPTION' AND status = 'RESERVED' GROUP BY customer_id, currency"
         )
@@ -116,7 +122,7 @@ async def _problems(now: datetime) -> list[str]:
             if stored != derived:
                 found.append(f"wallet {key}: {name} is {stored} but its {source} say {derived}")
 
-    for row in await sql.rows(
+    for row in await db.rows(
         "SELECT id, state, amount, remaining, spent, expired, taken_back, clawed_back"
         " FROM ledger_lots WHERE remaining < 0 OR remaining > amount"
         " OR remaining + spent + expired + taken_back <> amount"
@@ -135,17 +141,17 @@ async def _schedule_problems(wallets: dict[Wallet, dict[str, Any]], now: datetim
     `next_change_at`, and what is past its expiry is held by open reservations."""
     found = []
     firsts: dict[Wallet, dict[str, Any]] = defaultdict(dict)
-    for row in await sql.rows(
+    for row in await db.rows(
         "SELECT customer_id, currency, MIN(available_at) AS at FROM ledger_lots"
         " WHERE state = 'PENDING' GROUP BY customer_id, currency"
     ):
         firsts[(int(row["customer_id"]), row["currency"])]["maturing"] = row["at"]
-    for row in await sql.rows(
+    for row in await db.rows(
         "SELECT customer_id, currency, MIN(expires_at) AS at FROM ledger_entries"
         " WHERE kind = 'REDEMPTION' AND status = 'RESERVED' GROUP BY customer_id, currency"
     ):
         firsts[(int(row["customer_id"]), row["currency"])]["lapsing"] = row["at"]
-    for row in await sql.rows(
+    for row in await db.rows(
         "SELECT customer_id, currency, MIN(expires_at) AS at FROM ledger_lots"
         " WHERE state = 'AVAILABLE' AND expires_at > ? GROUP BY customer_id, currency",
         now,
@@ -153,18 +159,18 @@ async def _schedule_problems(wallets: dict[Wallet, dict[str, Any]], now: datetim
         firsts[(int(row["customer_id"]), row["currency"])]["expiring"] = row["at"]
     overdue = {
         (int(row["customer_id"]), row["currency"]): _int(row["total"])
-        for row in await sql.rows(
+        for row in await db.rows(
             "SELECT customer_id, currency, SUM(remaining) AS total FROM ledger_lots"
             " WHERE state = 'AVAILABLE' AND expires_at <= ? GROUP BY customer_id, currency",
             now,
         )
     }
     for key, w in wallets.items():
-        next_change = sql.to_datetime(w["next_change_at"])
+        next_change = db.to_datetime(w["next_change_at"])
         if next_change is not None and next_change <= now:
             continue  # due: the next read or write settles it
         for what, at in firsts.get(key, {}).items():
-            moment = sql.to_datetime(at)
+            moment = db.to_datetime(at)
             if moment is not None and (next_change is None or moment < next_change):
                 found.append(
                     f"wallet {key}: something is {what} at {moment} but it settles only at"

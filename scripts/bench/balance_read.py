@@ -27,7 +27,6 @@ from tortoise.transactions import in_transaction
 
 from app import db, ledger
 from app.core import clock
-from app.ledger import sql
 from app.settings import Settings
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_ledger"
@@ -37,7 +36,7 @@ CURRENCY = "USD"
 
 
 async def entries_of(customer_id: int) -> int:
-    row = await sql.one(
+    row = await db.one(
         "SELECT COUNT(*) AS n FROM ledger_entries WHERE customer_id = ?", customer_id
     )
     return int(row["n"]) if row else 0
@@ -119,7 +118,7 @@ async def seed_large(entries: int) -> None:
               FROM bench_credits;
             """
         )
-    await sql.execute("ANALYZE ledger_wallets")
+    await db.execute("ANALYZE ledger_wallets")
     print(f"seeded {entries:,} entries in {time.perf_counter() - started:.1f}s")
 
 

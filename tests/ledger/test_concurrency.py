@@ -13,7 +13,7 @@ import pytest
 from app import ledger
 from app.core import clock
 from app.db import retrying
-from app.ledger.errors import InsufficientBalance, ReservationClosed
+from app.ledger import InsufficientBalance, ReservationClosed
 from app.ledger.models import Entry, Transfer
 from tests.ledger.factories import give_credit, reserve, totals
 from tests.ledger.invariants import assert_ledger_consistent

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 from app import ledger
 from app.core import clock
 from app.core.errors import ErrorCode, InvalidAmount, InvalidInput
-from app.ledger.errors import (
+from app.ledger import (
     InsufficientBalance,
     ReservationClosed,
     ReservationExpired,

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from app import ledger
 from app.core import clock
-from app.ledger.sql import is_postgres
 from tests.ledger.factories import balance, give_credit, reserve
 from tests.ledger.invariants import assert_ledger_consistent
 from tests.ledger.statements import count_statements
@@ -41,7 +40,9 @@ async def test_a_balance_read_of_a_wallet_that_must_settle_settles_once(db) -> N
     await assert_ledger_consistent()
 
 
-async def test_a_reservation_is_a_fixed_number_of_statements_with_one_debit(db) -> None:
+async def test_a_reservation_is_a_fixed_number_of_statements_with_one_debit(
+    db, is_postgres: bool
+) -> None:
     for _ in range(20):
         await give_credit(CUSTOMER, 100)
 
@@ -51,7 +52,7 @@ async def test_a_reservation_is_a_fixed_number_of_statements_with_one_debit(db) 
     debits = [s for s in sent if "UPDATE ledger_wallets" in s]
     assert len(debits) == 1
     assert "available >=" in debits[0]
-    if is_postgres():
+    if is_postgres:
         # One statement: the conditional debit, the entry, the transfer and its postings.
         # It commits by itself, so the wallet is never locked across a round trip.
         assert len(sent) == 1, sent
@@ -63,14 +64,14 @@ async def test_a_reservation_is_a_fixed_number_of_statements_with_one_debit(db) 
     await assert_ledger_consistent()
 
 
-async def test_a_credit_is_a_fixed_number_of_statements(db) -> None:
+async def test_a_credit_is_a_fixed_number_of_statements(db, is_postgres: bool) -> None:
     await give_credit(CUSTOMER, 100)
     with count_statements() as sent:
         await give_credit(CUSTOMER, 100)
-    assert len(sent) == (4 if is_postgres() else 5), sent
+    assert len(sent) == (4 if is_postgres else 5), sent
 
 
-async def test_a_capture_does_not_grow_with_the_number_of_lots(db) -> None:
+async def test_a_capture_does_not_grow_with_the_number_of_lots(db, is_postgres: bool) -> None:
     for _ in range(3):
         await give_credit(CUSTOMER, 10)
     await reserve(CUSTOMER, 25, "few")
@@ -84,7 +85,7 @@ async def test_a_capture_does_not_grow_with_the_number_of_lots(db) -> None:
         await ledger.capture_reservation(reservation_key="many")
 
     assert len(many) == len(few), (few, many)
-    if is_postgres():
+    if is_postgres:
         # Find the reservation; close it and move the wallet; draw the lots.
         assert len(few) == 3, few
     assert (await balance(CUSTOMER)).available == 630 - 575

@@ -1,0 +1,139 @@
+"""Double entry: the only code that writes transfers and postings, and the shared steps
+that go with a movement (an entry's status, a lot's counters). Keeping them in one place
+keeps every transfer balanced and every lot change written the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app import db
+
+
+async def transfer(
+    *,
+    customer_id: int,
+    currency: str,
+    kind: str,
+    entry_id: int | None,
+    postings: list[tuple[str, int]],
+    now: datetime,
+    details: dict | None = None,
+) -> None:
+    """One transfer and its postings (zero amounts left out); they must sum to zero."""
+    lines = [(account, amount) for account, amount in postings if amount]
+    if sum(amount for _, amount in lines) != 0:
+        raise AssertionError(f"unbalanced {kind} transfer: {lines}")
+    if not lines:
+        return
+    accounts = [account for account, _ in lines]
+    amounts = [amount for _, amount in lines]
+    if db.dialect() == "postgres":
+        # One round trip: the transfer and its postings in one statement.
+        await db.execute(
+            "WITH t AS (INSERT INTO ledger_transfers"
+            " (customer_id, currency, kind, entry_id, details, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id)"
+            " INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount)"
+            " SELECT t.id, ?, ?, v.account, v.amount"
+            " FROM t CROSS JOIN unnest(?::varchar[], ?::bigint[]) AS v(account, amount)",
+            customer_id,
+            currency,
+            kind,
+            entry_id,
+            db.to_json(details),
+            now,
+            customer_id,
+            currency,
+            accounts,
+            amounts,
+        )
+        return
+    created = await db.one(
+        "INSERT INTO ledger_transfers (customer_id, currency, kind, entry_id, details,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        customer_id,
+        currency,
+        kind,
+        entry_id,
+        db.to_json(details),
+        now,
+    )
+    assert created is not None
+    await db.execute_many(
+        "INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(created["id"], customer_id, currency, a, n) for a, n in lines],
+    )
+
+
+def transfer_in_statement(
+    kind: str, *, after: str, entry_id: str, amount: str, debit: str, credit: str
+) -> str:
+    """PostgreSQL: the CTEs `t` and `p` of a larger statement, which write one transfer of
+    `amount` from `debit` to `credit` and its two postings for the row of the CTE `after`
+    (none if it has none). The statement's $3 is the moment, $4 the customer, $5 the
+    currency; `entry_id` and `amount` are SQL expressions."""
+    # Built from the ledger's own constants when a module loads, never from input.
+    return (
+        " t AS (INSERT INTO ledger_transfers (customer_id, currency, kind, entry_id, created_at)"  # noqa: S608
+        f" SELECT $4, $5, '{kind}', {entry_id}, $3 FROM {after} RETURNING id),"
+        " p AS (INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount)"
+        f" SELECT t.id, $4, $5, v.account, v.sign * {amount}"
+        f" FROM t CROSS JOIN (VALUES ('{debit}', -1), ('{credit}', 1)) AS v(account, sign))"
+    )
+
+
+async def set_status(entry_ids: list[int], status: str, now: datetime, *, was: str | None) -> None:
+    """Move these entries to `status` (only those still in status `was`, when given)."""
+    if not entry_ids:
+        return
+    if was is None:
+        await db.execute_many(
+            "UPDATE ledger_entries SET status = ?, updated_at = ? WHERE id = ?",
+            [(status, now, entry_id) for entry_id in entry_ids],
+        )
+    else:
+        await db.execute_many(
+            "UPDATE ledger_entries SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+            [(status, now, entry_id, was) for entry_id in entry_ids],
+        )
+
+
+_LOT_UPDATE = (
+    "UPDATE ledger_lots SET remaining = remaining - ?, spent = spent + ?,"
+    " expired = expired + ?, taken_back = taken_back + ?, clawed_back = clawed_back + ?,"
+    " state = ? WHERE id = ?"
+)
+
+
+@dataclass
+class LotChange:
+    """What one movement takes from one lot, and the lot's state after."""
+
+    id: int
+    state: str
+    spent: int = 0
+    expired: int = 0
+    taken_back: int = 0
+    clawed_back: int = 0
+
+    @property
+    def taken(self) -> int:
+        return self.spent + self.expired + self.taken_back
+
+    def row(self) -> list[Any]:
+        return [
+            self.taken,
+            self.spent,
+            self.expired,
+            self.taken_back,
+            self.clawed_back,
+            self.state,
+            self.id,
+        ]
+
+
+async def apply_lot_changes(changes: list[LotChange]) -> None:
+    await db.execute_many(_LOT_UPDATE, [c.row() for c in changes])
