@@ -51,17 +51,13 @@ class Balance:
         )
 
 
-async def balance_of(customer_id: int) -> Balance:
-    from app.program.service import get_program
-
-    program = await get_program()
-    return Balance.of(
-        await ledger.get_balance(customer_id=customer_id, currency=program.currency_code)
-    )
-
-
 @strawberry.type
 class ViewerFields:
     @strawberry.field(description="The signed-in customer's credits, right to this moment.")
     async def balance(self, root: strawberry.Parent[ViewerRoot], info: Info) -> Balance:
-        return await balance_of(root.id)
+        from app.program.service import get_program
+
+        program = await get_program()
+        return Balance.of(
+            await ledger.get_balance(customer_id=root.id, currency=program.currency_code)
+        )
