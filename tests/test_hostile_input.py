@@ -17,14 +17,13 @@ from app.accounts.models import User
 from app.cashback.models import Purchase
 from app.core import clock
 from app.core.ids import encode_id
-from app.ledger.models import Entry as EntryRow
-from app.ledger.models import Wallet
 from app.main import create_app
 from app.redemptions.models import Redemption
 from tests.cashback.factories import RECORD, REFUND, purchase_input, record, writer
 from tests.catalog.factories import make_store
 from tests.factories import make_admin, make_customer
 from tests.ledger.invariants import assert_ledger_consistent
+from tests.ledger.rows import entry_count, stored_wallet
 from tests.redemptions.factories import give_credits
 from tests.redemptions.operations import START, start_input
 from tests.support import Api, error_codes
@@ -413,7 +412,7 @@ async def test_a_credit_that_would_take_a_wallet_beyond_the_ceiling_is_refused_w
 ) -> None:
     customer = await make_customer()
     await give_credits(customer, ledger.MAX_WALLET_TOTAL - 5)
-    before = await Wallet.get(customer_id=customer.id)
+    before = await stored_wallet(customer.id)
     now = clock.now()
     with pytest.raises(ledger.WalletTotalTooLarge):
         await ledger.credit(
@@ -430,13 +429,13 @@ async def test_a_credit_that_would_take_a_wallet_beyond_the_ceiling_is_refused_w
             description="One credit too many",
             idempotency_key="one-too-many",
         )
-    after = await Wallet.get(customer_id=customer.id)
+    after = await stored_wallet(customer.id)
     assert (after.available, after.pending, after.lifetime_earned) == (
         before.available,
         before.pending,
         before.lifetime_earned,
     )
-    assert await EntryRow.filter(customer_id=customer.id).count() == 1
+    assert await entry_count(customer.id) == 1
     await assert_ledger_consistent()
 
 
