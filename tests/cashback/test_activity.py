@@ -10,7 +10,6 @@ from app.core.ids import encode_id
 from tests.cashback.factories import item, make_rule, purchase_input, record, refund
 from tests.catalog.factories import make_merchant, make_store
 from tests.factories import make_admin, make_customer
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.ledger.statements import count_statements
 from tests.support import Api, error_codes
 
@@ -98,7 +97,6 @@ async def test_the_activity_explains_each_credit_and_links_merchant_and_purchase
             "amount": {"amount": "1.60", "currencyCode": "USD"},
         },
     ]
-    await assert_ledger_consistent()
 
 
 async def test_a_refund_shows_as_a_reversal_of_the_purchase(api: Api) -> None:
@@ -116,7 +114,6 @@ async def test_a_refund_shows_as_a_reversal_of_the_purchase(api: Api) -> None:
         ("CASHBACK", "4.00"),
     ]
     assert entries[0]["purchase"]["externalId"] == "B-1"
-    await assert_ledger_consistent()
 
 
 async def test_purchases_are_listed_newest_first_page_by_page(api: Api) -> None:
@@ -168,7 +165,6 @@ async def test_purchases_are_listed_newest_first_page_by_page(api: Api) -> None:
             "unitPrice": {"amount": "2.50", "currencyCode": "USD"},
         }
     ]
-    await assert_ledger_consistent()
 
 
 async def test_the_lists_cost_the_same_whatever_the_page_size(api: Api) -> None:
@@ -194,7 +190,6 @@ async def test_the_lists_cost_the_same_whatever_the_page_size(api: Api) -> None:
     # Both include the check that the caller's session is still live (once per request).
     assert counts[("activity", 1)] == counts[("activity", 6)] <= 6, counts
     assert counts[("purchases", 1)] == counts[("purchases", 6)] <= 6, counts
-    await assert_ledger_consistent()
 
 
 async def test_a_purchase_is_seen_by_its_customer_admins_and_its_merchants_partner(

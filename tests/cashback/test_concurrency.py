@@ -10,7 +10,6 @@ from tests.cashback.factories import purchase_input, record, refund
 from tests.catalog.factories import make_store
 from tests.factories import make_customer
 from tests.ledger.factories import totals
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.support import Api
 
 
@@ -28,7 +27,6 @@ async def test_twenty_parallel_reports_of_one_purchase_credit_once(
     assert {r["purchase"]["cashback"]["amount"] for r in results} == {"4.00"}
     assert await Purchase.all().count() == 1
     assert await totals(customer.id) == (0, 400, 0)
-    await assert_ledger_consistent()
 
 
 async def test_parallel_refunds_with_one_key_refund_once(api: Api, postgres_only: object) -> None:
@@ -44,7 +42,6 @@ async def test_parallel_refunds_with_one_key_refund_once(api: Api, postgres_only
     assert {r["purchase"]["refunded"]["amount"] for r in results} == {"25.00"}
     assert await Refund.all().count() == 1
     assert await totals(customer.id) == (0, 750, 0)
-    await assert_ledger_consistent()
 
 
 async def test_parallel_refunds_never_refund_more_than_was_paid(
@@ -66,7 +63,6 @@ async def test_parallel_refunds_never_refund_more_than_was_paid(
     assert purchase.refunded_minor == 9_000
     assert purchase.cashback_minor - purchase.cashback_reversed_minor == 100
     assert await totals(customer.id) == (0, 100, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_purchase_and_its_refund_racing_leave_the_ledger_reconciled(
@@ -93,4 +89,3 @@ async def test_a_purchase_and_its_refund_racing_leave_the_ledger_reconciled(
     purchases = await Purchase.all()
     kept = sum(p.cashback_minor - p.cashback_reversed_minor for p in purchases)
     assert await totals(customer.id) == (0, kept, 0)
-    await assert_ledger_consistent()

@@ -9,7 +9,6 @@ from tests.cashback.factories import item, make_rule, purchase_input, record
 from tests.catalog.factories import make_store
 from tests.factories import make_customer
 from tests.ledger.factories import totals
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.support import Api, error_codes
 
 PREVIEW = """
@@ -53,7 +52,6 @@ async def test_the_preview_is_what_recording_credits_and_writes_nothing(api: Api
     assert shown["cashback"] == recorded["purchase"]["cashback"]
     assert shown["explanation"] == recorded["purchase"]["explanation"]
     assert shown["availableAt"] is not None
-    await assert_ledger_consistent()
 
 
 async def test_a_partner_previews_for_a_named_customer_or_for_anyone(api: Api) -> None:

@@ -45,7 +45,6 @@ async def test_a_purchase_earns_pending_cashback_that_matures_then_expires(api: 
     clock.advance(timedelta(days=365))
     assert await totals(customer.id) == (0, 0, 0)
     assert (await balance(customer.id)).lifetime_earned == 400
-    await assert_ledger_consistent()
 
 
 async def test_pending_days_and_validity_come_from_the_program(api: Api) -> None:
@@ -59,7 +58,6 @@ async def test_pending_days_and_validity_come_from_the_program(api: Api) -> None
     assert await totals(customer.id) == (200, 0, 0)
     clock.advance(timedelta(days=10, minutes=1))
     assert await totals(customer.id) == (0, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_an_old_purchase_synced_late_is_available_at_once(api: Api) -> None:
@@ -73,7 +71,6 @@ async def test_an_old_purchase_synced_late_is_available_at_once(api: Api) -> Non
 
     assert result["purchase"]["cashbackStatus"] == "AVAILABLE"
     assert await totals(customer.id) == (100, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_the_customer_is_named_by_member_code_email_or_id(api: Api) -> None:
@@ -89,7 +86,6 @@ async def test_the_customer_is_named_by_member_code_email_or_id(api: Api) -> Non
         data["customer"] = ref
         assert (await record(api, store, data))["userErrors"] == []
     assert await totals(customer.id) == (0, 300, 0)
-    await assert_ledger_consistent()
 
 
 async def test_reporting_the_same_purchase_again_returns_it_and_credits_nothing(api: Api) -> None:
@@ -105,7 +101,6 @@ async def test_reporting_the_same_purchase_again_returns_it_and_credits_nothing(
     assert again["purchase"]["cashback"]["amount"] == "2.50"
     assert await totals(customer.id) == (0, 250, 0)
     assert await Purchase.all().count() == 1
-    await assert_ledger_consistent()
 
 
 async def test_the_same_external_id_at_another_store_is_another_purchase(api: Api) -> None:
@@ -117,7 +112,6 @@ async def test_the_same_external_id_at_another_store_is_another_purchase(api: Ap
     await record(api, two, purchase_input(two, customer, "10.00", external_id="A-1"))
 
     assert await totals(customer.id) == (0, 100, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_repeat_with_another_total_or_customer_is_refused(api: Api) -> None:
@@ -137,7 +131,6 @@ async def test_a_repeat_with_another_total_or_customer_is_refused(api: Api) -> N
     assert errors_of(other_customer) == [("DUPLICATE_PURCHASE_MISMATCH", ["input", "customer"])]
     assert await totals(customer.id) == (0, 250, 0)
     assert await totals(other.id) == (0, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_every_invalid_input_is_refused_with_its_code_and_field(api: Api) -> None:
@@ -193,7 +186,6 @@ async def test_every_invalid_input_is_refused_with_its_code_and_field(api: Api) 
 
     assert await Purchase.all().count() == 0
     assert await totals(customer.id) == (0, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_several_problems_are_reported_together(api: Api) -> None:
@@ -223,7 +215,6 @@ async def test_items_may_differ_from_the_total_by_rounding_only(api: Api) -> Non
 
     assert payload["userErrors"] == []
     assert payload["purchase"]["cashback"]["amount"] == "1.00"
-    await assert_ledger_consistent()
 
 
 async def test_an_in_store_partner_may_not_report_at_another_merchants_store(api: Api) -> None:
@@ -261,7 +252,6 @@ async def test_an_unbound_partner_may_report_at_any_store(api: Api) -> None:
     answer = await api.gql(RECORD, {"input": purchase_input(store, customer, "10.00")}, token=token)
 
     assert answer["data"]["recordPurchase"]["purchase"]["cashback"]["amount"] == "0.30"
-    await assert_ledger_consistent()
 
 
 async def test_online_and_in_store_purchases_carry_their_channel(api: Api) -> None:
@@ -274,7 +264,6 @@ async def test_online_and_in_store_purchases_carry_their_channel(api: Api) -> No
 
     assert payload["purchase"]["channel"] == "ONLINE"
     assert payload["purchase"]["cashback"]["amount"] == "3.00"
-    await assert_ledger_consistent()
 
 
 async def test_item_categories_come_from_the_catalogue_when_not_reported(api: Api) -> None:
@@ -291,7 +280,6 @@ async def test_item_categories_come_from_the_catalogue_when_not_reported(api: Ap
 
     # 5 % of 500.00 (Electronics, from the catalogue) + 1 % of 10.00
     assert payload["purchase"]["cashback"]["amount"] == "25.10"
-    await assert_ledger_consistent()
 
 
 async def test_recording_a_purchase_costs_a_fixed_number_of_statements(api: Api) -> None:
@@ -316,4 +304,3 @@ async def test_recording_a_purchase_costs_a_fixed_number_of_statements(api: Api)
     # Includes the check that the partner client is still enabled (once per request).
     assert len(with_twenty_items) <= 17, "\n".join(with_twenty_items)
     assert len(repeat) <= 6, "\n".join(repeat)
-    await assert_ledger_consistent()

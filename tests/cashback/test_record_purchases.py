@@ -8,7 +8,6 @@ from tests.cashback.factories import purchase_input, writer
 from tests.catalog.factories import make_store
 from tests.factories import make_customer
 from tests.ledger.factories import totals
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.ledger.statements import count_statements
 from tests.support import Api
 
@@ -67,7 +66,6 @@ async def test_each_purchase_is_answered_in_order_and_a_bad_one_loses_nothing_el
     assert await Purchase.all().count() == 2
     assert await totals(alice.id) == (0, 100, 0)
     assert await totals(bob.id) == (0, 200, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_batch_earns_exactly_what_one_by_one_would(api: Api) -> None:
@@ -100,7 +98,6 @@ async def test_a_batch_earns_exactly_what_one_by_one_would(api: Api) -> None:
     ]
     assert from_batch == [r["purchase"]["cashback"]["amount"] for r in singles]
     assert from_batch == ["12.00", "10.00", "2.50"]
-    await assert_ledger_consistent()
 
 
 async def test_more_than_five_hundred_purchases_are_refused(api: Api) -> None:
@@ -142,4 +139,3 @@ async def test_a_batch_shares_its_reads(api: Api) -> None:
         return [s for s in statements if s.startswith("SELECT") and "ledger_" not in s]
 
     assert len(reads(nine)) == len(reads(three)) <= 12, reads(nine)
-    await assert_ledger_consistent()

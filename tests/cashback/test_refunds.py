@@ -57,7 +57,6 @@ async def test_a_partial_then_full_refund_takes_back_cashback_in_proportion(api:
     assert purchase["cashbackStatus"] == "REVERSED"
     assert await totals(customer.id) == (0, 0, 0)
     assert (await balance(customer.id)).lifetime_earned == 0
-    await assert_ledger_consistent()
 
 
 async def test_the_customer_keeps_the_share_of_what_was_kept_rounded_down(api: Api) -> None:
@@ -71,7 +70,6 @@ async def test_the_customer_keeps_the_share_of_what_was_kept_rounded_down(api: A
     other = await refund(api, store, "odd", "5.00", "half-2")
     assert other["purchase"]["cashback"]["amount"] == "0.00"
     assert await totals(customer.id) == (0, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_matured_cashback_is_taken_back_from_available_credit(api: Api) -> None:
@@ -92,7 +90,6 @@ async def test_matured_cashback_is_taken_back_from_available_credit(api: Api) ->
         200,
         0,
     )
-    await assert_ledger_consistent()
 
 
 async def test_pending_cashback_goes_before_available_credit(api: Api) -> None:
@@ -109,7 +106,6 @@ async def test_pending_cashback_goes_before_available_credit(api: Api) -> None:
     assert await totals(customer.id) == (500, 0, 0)
     taken = await Refund.get(idempotency_key="return-new")
     assert (taken.from_pending_minor, taken.from_available_minor) == (300, 0)
-    await assert_ledger_consistent()
 
 
 async def test_cashback_already_spent_is_clawed_back_and_the_balance_stays_at_zero(
@@ -130,7 +126,6 @@ async def test_cashback_already_spent_is_clawed_back_and_the_balance_stays_at_ze
     assert await totals(customer.id) == (0, 0, 0)
     taken = await Refund.get(idempotency_key="full-return")
     assert (taken.from_available_minor, taken.clawback_minor) == (200, 800)
-    await assert_ledger_consistent()
 
 
 async def test_the_same_key_never_refunds_twice(api: Api) -> None:
@@ -150,7 +145,6 @@ async def test_the_same_key_never_refunds_twice(api: Api) -> None:
     reused = await refund(api, store, "K-1", "10.00", "same-key")
     assert errors_of(reused) == [("IDEMPOTENCY_KEY_REUSED", ["input", "idempotencyKey"])]
     assert await totals(customer.id) == (0, 350, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_refund_never_exceeds_what_is_left_to_refund(api: Api) -> None:
@@ -168,7 +162,6 @@ async def test_a_refund_never_exceeds_what_is_left_to_refund(api: Api) -> None:
     purchase = await Purchase.get(external_id="E-1")
     assert purchase.refunded_minor == 6000
     assert await totals(customer.id) == (0, 200, 0)
-    await assert_ledger_consistent()
 
 
 async def test_invalid_refunds_are_refused_with_their_fields(api: Api) -> None:
@@ -208,7 +201,6 @@ async def test_invalid_refunds_are_refused_with_their_fields(api: Api) -> None:
     assert error_codes(await api.gql(REFUND, refund_input(), token=reader)) == ["FORBIDDEN"]
     assert await Refund.all().count() == 0
     assert await totals(customer.id) == (0, 500, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_partner_reads_a_purchase_by_its_own_reference(api: Api) -> None:

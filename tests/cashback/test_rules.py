@@ -14,7 +14,6 @@ from tests.cashback.factories import item, make_rule, purchase_input, record
 from tests.catalog.factories import make_merchant, make_store
 from tests.factories import make_admin, make_customer
 from tests.ledger.factories import totals
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.support import Api, error_codes
 
 CREATE_RULE = """
@@ -144,7 +143,6 @@ async def test_a_rule_for_the_merchant_beats_its_lower_percent(api: Api) -> None
 
     assert await earned(api, store, customer, "100.00") == "6.00"
     assert await earned(api, other_store, customer, "100.00") == "2.00"
-    await assert_ledger_consistent()
 
 
 async def test_a_rule_never_lowers_what_the_merchant_gives(api: Api) -> None:
@@ -174,7 +172,6 @@ async def test_a_category_rule_applies_to_its_items_only(api: Api) -> None:
     ]
     # Without items the whole total is one line with no category.
     assert await earned(api, store, customer, "50.00") == "0.50"
-    await assert_ledger_consistent()
 
 
 async def test_a_channel_rule_applies_to_that_channel_only(api: Api) -> None:
@@ -186,7 +183,6 @@ async def test_a_channel_rule_applies_to_that_channel_only(api: Api) -> None:
 
     assert await earned(api, in_store, customer, "100.00") == "5.00"
     assert await earned(api, online, customer, "100.00") == "1.00"
-    await assert_ledger_consistent()
 
 
 async def test_a_rule_applies_within_its_window_by_when_the_purchase_happened(api: Api) -> None:
@@ -202,7 +198,6 @@ async def test_a_rule_applies_within_its_window_by_when_the_purchase_happened(ap
     before = await earned(api, store, customer, "100.00", occurred_at=now - timedelta(days=11))
 
     assert (inside, after, before) == ("8.00", "1.00", "1.00")
-    await assert_ledger_consistent()
 
 
 async def test_a_rule_with_a_minimum_spend_needs_the_purchase_to_reach_it(api: Api) -> None:
@@ -212,7 +207,6 @@ async def test_a_rule_with_a_minimum_spend_needs_the_purchase_to_reach_it(api: A
 
     assert await earned(api, store, customer, "49.99") == "0.49"
     assert await earned(api, store, customer, "50.00") == "2.50"
-    await assert_ledger_consistent()
 
 
 async def test_a_capped_rule_gives_its_cap_and_the_rest_earns_the_next_best(api: Api) -> None:
@@ -231,7 +225,6 @@ async def test_a_capped_rule_gives_its_cap_and_the_rest_earns_the_next_best(api:
     ]
     assert parts[1:] == [("Big week", "10", "50.00", "5.00")]
     assert parts[0][1:] == ("2", "150.00", "3.00")
-    await assert_ledger_consistent()
 
 
 async def test_a_purchase_that_earns_nothing_says_why(api: Api) -> None:
@@ -250,14 +243,12 @@ async def test_a_purchase_that_earns_nothing_says_why(api: Api) -> None:
     assert below["purchase"]["explanation"] == []
     assert with_credits["purchase"]["noCashbackReason"] == "PAID_WITH_CREDITS"
     assert await totals(customer.id) == (0, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_credits_used_earn_nothing(api: Api) -> None:
     store = await make_store(percent="10")
     customer = await make_customer()
     assert await earned(api, store, customer, "50.00", credits_used="20.00") == "3.00"
-    await assert_ledger_consistent()
 
 
 async def test_cashback_is_rounded_down_and_the_explanation_adds_up(api: Api) -> None:
@@ -274,7 +265,6 @@ async def test_cashback_is_rounded_down_and_the_explanation_adds_up(api: Api) ->
     parts = sum(int(p["amount"]["amount"].replace(".", "")) for p in purchase["explanation"])
     assert parts == 320
     assert await totals(customer.id) == (0, 320, 0)
-    await assert_ledger_consistent()
 
 
 async def test_an_admin_ends_a_rule_and_later_purchases_no_longer_earn_it(api: Api) -> None:
@@ -295,4 +285,3 @@ async def test_an_admin_ends_a_rule_and_later_purchases_no_longer_earn_it(api: A
     clock.advance(timedelta(seconds=1))
     assert await earned(api, store, customer, "100.00") == "1.00"
     assert (await api.gql(CASHBACK_TERMS))["data"]["cashbackRules"] == []
-    await assert_ledger_consistent()

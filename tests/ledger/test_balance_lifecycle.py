@@ -19,7 +19,6 @@ async def test_a_customer_without_a_wallet_has_a_zero_balance(db) -> None:
     b = await balance(CUSTOMER)
     assert (b.available, b.pending, b.reserved, b.lifetime_earned) == (0, 0, 0, 0)
     assert b.next_expiry_amount is None and b.next_expiry_at is None
-    await assert_ledger_consistent()
 
 
 async def test_a_credit_matures_then_expires_as_the_clock_moves(db) -> None:
@@ -57,7 +56,6 @@ async def test_a_credit_with_no_pending_period_is_available_at_once(db) -> None:
     await give_credit(CUSTOMER, 500)
     b = await balance(CUSTOMER)
     assert (b.available, b.pending, b.next_expiry_amount) == (500, 0, 500)
-    await assert_ledger_consistent()
 
 
 async def test_next_expiry_is_the_soonest_available_lot(db) -> None:
@@ -77,7 +75,6 @@ async def test_next_expiry_is_the_soonest_available_lot(db) -> None:
     clock.advance(timedelta(days=10))
     b = await balance(CUSTOMER)
     assert (b.available, b.next_expiry_amount) == (500, 200)
-    await assert_ledger_consistent()
 
 
 async def test_the_same_idempotency_key_credits_once(db) -> None:
@@ -87,7 +84,6 @@ async def test_the_same_idempotency_key_credits_once(db) -> None:
     assert (await balance(CUSTOMER)).available == 700
     page = await ledger.list_entries(customer_id=CUSTOMER, first=10, after=None)
     assert len(page.items) == 1
-    await assert_ledger_consistent()
 
 
 async def test_a_zero_credit_does_nothing_and_a_negative_one_is_refused(db) -> None:
@@ -98,7 +94,6 @@ async def test_a_zero_credit_does_nothing_and_a_negative_one_is_refused(db) -> N
         await give_credit(CUSTOMER, 100, kind="REDEMPTION")
     assert await totals(CUSTOMER) == (0, 0, 0)
     assert (await ledger.list_entries(customer_id=CUSTOMER, first=10, after=None)).items == []
-    await assert_ledger_consistent()
 
 
 async def test_wallets_are_per_currency(db) -> None:
@@ -106,4 +101,3 @@ async def test_wallets_are_per_currency(db) -> None:
     await give_credit(CUSTOMER, 7, currency="EUR")
     assert (await balance(CUSTOMER, "USD")).available == 100
     assert (await balance(CUSTOMER, "EUR")).available == 7
-    await assert_ledger_consistent()

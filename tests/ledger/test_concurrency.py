@@ -41,7 +41,6 @@ async def test_100_concurrent_reservations_never_over_reserve(postgres_only) -> 
     assert available < 50  # they kept going until nothing more fit
     open_reservations = await Entry.filter(kind="REDEMPTION", status="RESERVED").count()
     assert open_reservations == sum(1 for w in won if w)
-    await assert_ledger_consistent()
 
 
 async def test_30_concurrent_captures_of_one_reservation_capture_once(postgres_only) -> None:
@@ -56,7 +55,6 @@ async def test_30_concurrent_captures_of_one_reservation_capture_once(postgres_o
     assert results.count(False) == 29
     assert await totals(CUSTOMER) == (400, 0, 0)
     assert await Transfer.filter(kind="CAPTURE").count() == 1
-    await assert_ledger_consistent()
 
 
 async def _outcome(work) -> str:
@@ -82,7 +80,6 @@ async def test_a_capture_racing_a_release_has_exactly_one_outcome(postgres_only)
     available, _, reserved = await totals(CUSTOMER)
     assert reserved == 0
     assert available == 10_000 - 100 * captured
-    await assert_ledger_consistent()
 
 
 async def test_a_capture_racing_the_expiry_has_exactly_one_outcome(postgres_only) -> None:
@@ -95,7 +92,6 @@ async def test_a_capture_racing_the_expiry_has_exactly_one_outcome(postgres_only
         outcomes = await asyncio.gather(_outcome(capture), _outcome(expire))
         assert sorted(outcomes) == ["refused", "won"], outcomes
     assert (await totals(CUSTOMER))[2] == 0
-    await assert_ledger_consistent()
 
 
 async def test_captures_racing_a_lapse_on_read_have_one_outcome(postgres_only) -> None:
@@ -116,7 +112,6 @@ async def test_captures_racing_a_lapse_on_read_have_one_outcome(postgres_only) -
     assert await ledger.reservation_status(reservation_key="lapsing") == "EXPIRED"
     assert await totals(CUSTOMER) == (1000, 0, 0)
     assert await Transfer.filter(kind="RELEASE").count() == 1
-    await assert_ledger_consistent()
 
 
 async def test_a_take_back_racing_a_reservation_leaves_the_ledger_reconciled(postgres_only) -> None:
@@ -154,7 +149,6 @@ async def test_20_concurrent_credits_with_one_key_credit_once(postgres_only) -> 
     assert len(set(ids)) == 1
     assert await totals(CUSTOMER) == (300, 0, 0)
     assert await Entry.filter(customer_id=CUSTOMER).count() == 1
-    await assert_ledger_consistent()
 
 
 async def test_concurrent_take_backs_with_one_key_take_back_once(postgres_only) -> None:
@@ -175,7 +169,6 @@ async def test_concurrent_take_backs_with_one_key_take_back_once(postgres_only) 
     )
     assert set(results) == {ledger.TakeBack(0, 400, 0)}
     assert await totals(CUSTOMER) == (600, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_concurrent_reads_of_a_due_wallet_settle_it_once(postgres_only) -> None:
@@ -187,7 +180,6 @@ async def test_concurrent_reads_of_a_due_wallet_settle_it_once(postgres_only) ->
 
     assert set(seen) == {(300, 0, 0)}
     assert await Transfer.filter(kind="MATURE").count() == 1
-    await assert_ledger_consistent()
 
 
 async def test_a_storm_of_mixed_operations_on_a_few_wallets_reconciles(postgres_only) -> None:
@@ -234,7 +226,6 @@ async def test_a_storm_of_mixed_operations_on_a_few_wallets_reconciles(postgres_
     for c in customers:
         available, pending, reserved = await totals(c)
         assert min(available, pending, reserved) >= 0
-    await assert_ledger_consistent()
 
 
 async def test_deadlocks_and_serialization_failures_are_retried(db) -> None:

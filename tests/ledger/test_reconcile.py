@@ -8,12 +8,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from tortoise.connection import get_connection
 
 from app import ledger
 from app.core import clock
 from tests.ledger.factories import balance, give_credit, reserve
-from tests.ledger.invariants import assert_ledger_consistent
 
 CUSTOMER = 707
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +63,7 @@ async def test_a_consistent_ledger_reconciles(db) -> None:
     assert "the ledger reconciles" in output
 
 
+@pytest.mark.ledger_left_inconsistent
 async def test_a_total_that_does_not_match_its_postings_is_found(db) -> None:
     await some_history()
     await corrupt(
@@ -77,6 +78,7 @@ async def test_a_total_that_does_not_match_its_postings_is_found(db) -> None:
     assert "does not reconcile" in output
 
 
+@pytest.mark.ledger_left_inconsistent
 async def test_an_unbalanced_transfer_is_found(db) -> None:
     await some_history()
     await corrupt(
@@ -87,6 +89,7 @@ async def test_an_unbalanced_transfer_is_found(db) -> None:
     assert any(p.startswith("transfer") for p in problems), problems
 
 
+@pytest.mark.ledger_left_inconsistent
 async def test_a_lot_that_does_not_match_its_wallet_is_found(db) -> None:
     await some_history()
     await corrupt(
@@ -98,6 +101,7 @@ async def test_a_lot_that_does_not_match_its_wallet_is_found(db) -> None:
     assert any("pending lots" in p for p in problems), problems
 
 
+@pytest.mark.ledger_left_inconsistent
 async def test_a_wallet_that_would_not_settle_in_time_is_found(db) -> None:
     await give_credit(CUSTOMER, 400, pending=timedelta(days=3))
     await corrupt("UPDATE ledger_wallets SET next_change_at = NULL")
@@ -118,4 +122,3 @@ async def test_the_worker_settles_due_wallets_in_bulk(db) -> None:
     for customer in range(CUSTOMER, CUSTOMER + 7):
         assert (await balance(customer)).available == 100
     assert (await balance(CUSTOMER + 50)).pending == 100
-    await assert_ledger_consistent()

@@ -12,7 +12,6 @@ from app.core import clock
 from app.core.errors import InvalidAmount
 from app.ledger import TakeBack
 from tests.ledger.factories import balance, give_credit, reserve, totals
-from tests.ledger.invariants import assert_ledger_consistent
 
 CUSTOMER = 202
 PURCHASE = 9001
@@ -49,7 +48,6 @@ async def test_pending_cashback_is_taken_back_first(db) -> None:
     assert await clawed_back() == 0
     b = await balance(CUSTOMER)
     assert (b.available, b.pending, b.lifetime_earned) == (500, 0, 500)
-    await assert_ledger_consistent()
 
 
 async def test_what_was_spent_is_clawed_back_and_the_balance_stays_at_zero(db) -> None:
@@ -69,7 +67,6 @@ async def test_what_was_spent_is_clawed_back_and_the_balance_stays_at_zero(db) -
     assert reversal.details == {"from_pending": 0, "from_available": 200, "clawback": 800}
     credit = next(e for e in page.items if e.kind == "CASHBACK")
     assert credit.status == "REVERSED"
-    await assert_ledger_consistent()
 
 
 async def test_expired_cashback_is_clawed_back_too(db) -> None:
@@ -78,7 +75,6 @@ async def test_expired_cashback_is_clawed_back_too(db) -> None:
     assert await take(300, "refund:late") == TakeBack(0, 0, 300)
     assert await clawed_back() == 300
     assert await totals(CUSTOMER) == (0, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_money_held_by_a_reservation_is_not_taken_from_it(db) -> None:
@@ -91,7 +87,6 @@ async def test_money_held_by_a_reservation_is_not_taken_from_it(db) -> None:
     assert await totals(CUSTOMER) == (0, 0, 700)
     assert await ledger.capture_reservation(reservation_key="redeem:held")
     assert await totals(CUSTOMER) == (0, 0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_only_the_source_s_lots_are_touched(db) -> None:
@@ -99,7 +94,6 @@ async def test_only_the_source_s_lots_are_touched(db) -> None:
     await give_credit(CUSTOMER, 5000, source_id=PURCHASE + 1)
     assert await take(100, "refund:mine") == TakeBack(0, 100, 0)
     assert (await balance(CUSTOMER)).available == 5000
-    await assert_ledger_consistent()
 
 
 async def test_a_take_back_never_exceeds_what_was_credited(db) -> None:
@@ -109,7 +103,6 @@ async def test_a_take_back_never_exceeds_what_was_credited(db) -> None:
     assert await take(300, "refund:c") == TakeBack(0, 0, 0)
     b = await balance(CUSTOMER)
     assert (b.available, b.lifetime_earned) == (0, 0)
-    await assert_ledger_consistent()
 
 
 async def test_the_same_key_takes_back_once(db) -> None:
@@ -118,7 +111,6 @@ async def test_the_same_key_takes_back_once(db) -> None:
     again = await take(250, "refund:same")
     assert first == again == TakeBack(0, 250, 0)
     assert (await balance(CUSTOMER)).available == 750
-    await assert_ledger_consistent()
 
 
 async def test_nothing_credited_means_nothing_to_take(db) -> None:
@@ -127,4 +119,3 @@ async def test_nothing_credited_means_nothing_to_take(db) -> None:
     with pytest.raises(InvalidAmount):
         await take(-5, "refund:negative")
     assert (await ledger.list_entries(customer_id=CUSTOMER, first=10, after=None)).items == []
-    await assert_ledger_consistent()

@@ -1,5 +1,6 @@
 """Two real server processes on the PostgreSQL test database, for the concurrency stories:
-started once per session, each its own `python -m app serve`, always stopped."""
+started once per session, each its own `python -m app serve`, always stopped. Every test
+that uses the database ends with the ledger reconciling."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from app.db import is_postgres
 from app.settings import Settings
 from tests.conftest import TEST_SECRET
+from tests.ledger.invariants import ledger_checked_db  # noqa: F401  (overrides `db`)
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = 2

@@ -11,7 +11,6 @@ from app.core import clock
 from app.core.ids import encode_id
 from app.redemptions.models import Redemption
 from tests.factories import make_customer
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.redemptions.factories import (
     balance,
     gid,
@@ -64,7 +63,6 @@ async def test_the_point_of_sale_captures_by_code_and_the_credits_are_spent(api:
     node = (await api.gql(NODE, {"id": redemption["id"]}, token=token))["data"]["node"]
     assert node["code"] is None
     assert node["store"] == {"id": gid("Store", store), "channel": "IN_STORE"}
-    await assert_ledger_consistent()
 
 
 async def test_a_code_is_accepted_with_spaces_and_dashes(api: Api) -> None:
@@ -80,7 +78,6 @@ async def test_a_code_is_accepted_with_spaces_and_dashes(api: Api) -> None:
     )
 
     assert answer["data"]["captureRedemption"]["redemption"]["status"] == "CAPTURED"
-    await assert_ledger_consistent()
 
 
 async def test_capturing_again_with_the_same_order_returns_the_same_result(api: Api) -> None:
@@ -92,7 +89,6 @@ async def test_capturing_again_with_the_same_order_returns_the_same_result(api: 
 
     assert again == first
     assert await balance(customer) == (600, 0)
-    await assert_ledger_consistent()
 
 
 async def test_capturing_for_another_order_is_already_captured(api: Api) -> None:
@@ -111,7 +107,6 @@ async def test_capturing_for_another_order_is_already_captured(api: Api) -> None
     [mine] = await listed(api, api.token_for(customer))
     assert mine["orderReference"] == "o-1"
     assert await balance(customer) == (600, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_wrong_code_captures_nothing(api: Api) -> None:
@@ -128,7 +123,6 @@ async def test_a_wrong_code_captures_nothing(api: Api) -> None:
     assert await balance(customer) == (600, 400)
     [mine] = await listed(api, api.token_for(customer))
     assert mine["status"] == "RESERVED"
-    await assert_ledger_consistent()
 
 
 async def test_a_shops_backend_captures_an_online_redemption_by_id(api: Api) -> None:
@@ -152,7 +146,6 @@ async def test_a_shops_backend_captures_an_online_redemption_by_id(api: Api) -> 
     assert await balance(customer) == (500, 0)
     row = await Redemption.get(id=int(await _pk(redemption["id"])))
     assert (row.store_id, row.captured_channel) == (shop.id, Channel.ONLINE)
-    await assert_ledger_consistent()
 
 
 async def _pk(global_id: str) -> int:
@@ -178,7 +171,6 @@ async def test_an_in_store_redemption_needs_its_code(api: Api) -> None:
         ("INVALID_INPUT", ["input", "redemptionId"])
     ]
     assert await balance(customer) == (600, 400)
-    await assert_ledger_consistent()
 
 
 async def test_code_or_id_but_not_both_nor_neither(api: Api) -> None:
@@ -239,7 +231,6 @@ async def test_a_partner_captures_only_at_its_own_merchants_stores(api: Api) -> 
     assert errors(at_own_store) == [("INVALID_CODE", ["input", "code"])]
     assert errors(unknown_store) == [("UNKNOWN_STORE", ["input", "storeId"])]
     assert await balance(customer) == (600, 400)
-    await assert_ledger_consistent()
 
 
 async def test_capture_needs_the_redemptions_scope(api: Api) -> None:
@@ -289,7 +280,6 @@ async def test_an_order_total_caps_what_credits_may_pay(api: Api) -> None:
         "data"
     ]["captureRedemption"]
     assert ok["redemption"]["status"] == "CAPTURED"
-    await assert_ledger_consistent()
 
 
 async def test_capture_spends_the_credits_that_expire_soonest(api: Api) -> None:
@@ -314,4 +304,3 @@ async def test_capture_spends_the_credits_that_expire_soonest(api: Api) -> None:
     assert left.next_expiry_amount == 400
     assert left.next_expiry_at is not None
     assert left.next_expiry_at > clock.now() + timedelta(days=299)
-    await assert_ledger_consistent()

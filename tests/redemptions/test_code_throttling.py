@@ -10,7 +10,6 @@ from typing import Any
 
 from app.core import clock
 from tests.factories import make_customer
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.redemptions.factories import balance, gid, give_credits, make_merchant, make_store
 from tests.redemptions.operations import capture, listed, started
 from tests.support import Api, error_codes
@@ -68,7 +67,6 @@ async def test_a_partner_sending_wrong_codes_does_not_refuse_another_partners_ti
     # ...while the store's tills, another partner client, capture it.
     assert await at(api, tills, store, code) == "CAPTURED"
     assert await balance(customer) == (600, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_partner_of_the_whole_program_cannot_exhaust_every_store(api: Api) -> None:
@@ -100,7 +98,6 @@ async def test_a_partner_of_the_whole_program_cannot_exhaust_every_store(api: Ap
     later = await started(api, token, gid("Merchant", merchants[4]), "1.00", key="later")
     clock.advance(timedelta(minutes=5, seconds=1))
     assert await at(api, roaming, stores[4], later["code"], "o-later") == "CAPTURED"
-    await assert_ledger_consistent()
 
 
 async def test_a_right_code_does_not_buy_more_guesses(api: Api) -> None:
@@ -124,7 +121,6 @@ async def test_a_right_code_does_not_buy_more_guesses(api: Api) -> None:
     assert await balance(customer) == (800, 100)
     clock.advance(timedelta(minutes=5, seconds=1))
     assert await at(api, partner, store, second["code"], "o-2") == "CAPTURED"
-    await assert_ledger_consistent()
 
 
 async def test_parallel_wrong_codes_never_pass_a_partners_limits(

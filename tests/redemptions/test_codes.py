@@ -7,7 +7,6 @@ from app.core.ids import encode_id
 from app.redemptions import codes
 from app.redemptions.models import Redemption
 from tests.factories import make_customer
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.redemptions.factories import balance, gid, give_credits, make_merchant, make_store
 from tests.redemptions.operations import NODE, capture, listed, started
 from tests.support import Api, error_codes
@@ -54,7 +53,6 @@ async def test_only_the_owner_sees_the_code_and_only_while_it_is_open(api: Api) 
     }
     after = (await api.gql(NODE, {"id": redemption["id"]}, token=owner_token))["data"]["node"]
     assert after["code"] is None
-    await assert_ledger_consistent()
 
 
 async def test_codes_are_unique_among_open_redemptions(api: Api, monkeypatch) -> None:
@@ -70,7 +68,6 @@ async def test_codes_are_unique_among_open_redemptions(api: Api, monkeypatch) ->
 
     assert (first["code"], second["code"]) == ("11112222", "33334444")
     assert await balance(bob) == (900, 100)
-    await assert_ledger_consistent()
 
 
 async def test_a_closed_redemptions_code_may_be_drawn_again(api: Api, monkeypatch) -> None:
@@ -95,7 +92,6 @@ async def test_a_closed_redemptions_code_may_be_drawn_again(api: Api, monkeypatc
     assert bobs["data"]["captureRedemption"]["redemption"]["id"] == second["id"]
     assert await balance(alice) == (900, 0)
     assert await balance(bob) == (800, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_store_sending_five_wrong_codes_is_throttled(api: Api) -> None:
@@ -128,7 +124,6 @@ async def test_a_store_sending_five_wrong_codes_is_throttled(api: Api) -> None:
         api, partner, storeId=gid("Store", other_store), code=code, orderReference="o"
     )
     assert elsewhere["data"]["captureRedemption"]["redemption"]["status"] == "CAPTURED"
-    await assert_ledger_consistent()
 
 
 async def test_retrying_a_capture_does_not_clear_wrong_codes(api: Api) -> None:

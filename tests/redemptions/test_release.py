@@ -6,7 +6,6 @@ from app.catalog.models import Channel
 from app.core.ids import encode_id
 from app.redemptions.models import Redemption
 from tests.factories import make_customer
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.redemptions.factories import balance, gid, give_credits, make_merchant, make_store
 from tests.redemptions.operations import CANCEL, RELEASE, capture, listed, started
 from tests.support import Api, error_codes
@@ -33,7 +32,6 @@ async def test_the_customer_cancels_and_the_credits_are_available_again(api: Api
     again = (await api.gql(CANCEL, {"id": redemption["id"]}, token=token))["data"]
     assert again["cancelRedemption"]["redemption"]["status"] == "RELEASED"
     assert await balance(customer) == (1000, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_customer_cannot_cancel_someone_elses_redemption(api: Api) -> None:
@@ -53,7 +51,6 @@ async def test_a_customer_cannot_cancel_someone_elses_redemption(api: Api) -> No
     assert await balance(owner) == (600, 400)
     [mine] = await listed(api, api.token_for(owner))
     assert mine["status"] == "RESERVED"
-    await assert_ledger_consistent()
 
 
 async def test_a_partner_cannot_cancel_for_a_customer(api: Api) -> None:
@@ -94,7 +91,6 @@ async def test_a_captured_redemption_cannot_be_cancelled_or_released(api: Api) -
     for payload in (cancelled["cancelRedemption"], released["releaseRedemption"]):
         assert [e["code"] for e in payload["userErrors"]] == ["REDEMPTION_NOT_OPEN"]
     assert await balance(customer) == (600, 0)
-    await assert_ledger_consistent()
 
 
 async def test_the_partner_releases_by_code_or_by_id(api: Api) -> None:
@@ -134,7 +130,6 @@ async def test_the_partner_releases_by_code_or_by_id(api: Api) -> None:
         "REDEMPTION_NOT_OPEN"
     ]
     assert await balance(customer) == (1000, 0)
-    await assert_ledger_consistent()
 
 
 async def test_a_partner_releases_only_its_own_merchants_redemptions(api: Api) -> None:
@@ -159,4 +154,3 @@ async def test_a_partner_releases_only_its_own_merchants_redemptions(api: Api) -
     assert await balance(customer) == (600, 400)
     row = await Redemption.get(customer_id=customer.id)
     assert row.status == "RESERVED"
-    await assert_ledger_consistent()

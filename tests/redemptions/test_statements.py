@@ -4,7 +4,6 @@ them however many are asked for."""
 from __future__ import annotations
 
 from tests.factories import make_customer
-from tests.ledger.invariants import assert_ledger_consistent
 from tests.ledger.statements import count_statements
 from tests.redemptions.factories import gid, give_credits, make_merchant
 from tests.redemptions.operations import LIST, START, start_input, started
@@ -36,7 +35,6 @@ async def test_starting_a_redemption_costs_a_fixed_number_of_statements(
     # the reservation (one statement on PostgreSQL, four on SQLite), and the answer's merchant.
     assert len(in_store) == len(online) <= (7 if is_postgres else 10), "\n".join(online)
     assert len(retry) <= 6, "\n".join(retry)
-    await assert_ledger_consistent()
 
 
 async def test_listing_redemptions_does_not_grow_with_the_page(api: Api) -> None:
