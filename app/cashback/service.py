@@ -33,7 +33,6 @@ from app.cashback.earning import (
     RuleTerms,
     TierTerms,
     compute_cashback,
-    plain,
 )
 from app.cashback.models import CashbackRule, Purchase, PurchaseItem, PurchaseStatus, Refund, Tier
 from app.catalog import service as catalog
@@ -49,6 +48,7 @@ from app.catalog.service import (
 )
 from app.core import clock
 from app.core.columns import fits_column
+from app.core.decimals import plain_decimal
 from app.core.errors import (
     CurrencyMismatch,
     DomainError,
@@ -256,7 +256,7 @@ def _tier_info(row: Tier, currency: str) -> TierInfo:
     return TierInfo(
         code=row.code,
         name=row.name,
-        multiplier=plain(Decimal(row.multiplier)),
+        multiplier=plain_decimal(row.multiplier),
         minimum_spend=Money.from_minor(row.minimum_spend_minor, currency),
     )
 
@@ -556,7 +556,7 @@ async def best_catalogue_percents(
                 and (rule.minimum_spend_minor or 0) <= price
             ):
                 best = max(best, rule.percent)
-        found.append(plain(best))
+        found.append(plain_decimal(best))
     return found
 
 

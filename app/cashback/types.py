@@ -19,9 +19,9 @@ from app.cashback.models import CashbackRule as RuleRow
 from app.cashback.models import Purchase as PurchaseRow
 from app.cashback.models import PurchaseStatus as PurchaseStatusValue
 from app.catalog import loaders as catalog_loaders
-from app.catalog.service import plain_percent
 from app.catalog.types import Channel, Merchant, Store
 from app.core import clock
+from app.core.decimals import plain_decimal
 from app.core.ids import encode_id
 from app.core.pagination import Page
 from app.graphql.context import Context, Info
@@ -196,7 +196,7 @@ class CashbackRule(Node):
         return cls(
             id=strawberry.ID(encode_id("CashbackRule", row.id)),
             name=row.name,
-            percent=plain_percent(row.percent),
+            percent=plain_decimal(row.percent),
             category=row.category,
             channels=service.rule_channels(row),
             minimum_spend=(

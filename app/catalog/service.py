@@ -11,6 +11,7 @@ from tortoise.transactions import in_transaction
 
 from app.catalog.models import Channel, Merchant, Product, Store
 from app.core import clock
+from app.core.decimals import plain_decimal
 from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput
 from app.core.money import Money
 from app.core.pagination import (
@@ -69,12 +70,6 @@ class ProductData:
     image_url: str | None = None
 
 
-def plain_percent(value: Decimal) -> Decimal:
-    """5.5000 -> 5.5, 5.0000 -> 5: the same text on every database."""
-    value = Decimal(value)
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
-
-
 def parse_percent(value: Decimal | str, *, field: Sequence[str]) -> Decimal:
     """A client's percent: between 0 and 100 with at most 4 decimals."""
     try:
@@ -86,7 +81,7 @@ def parse_percent(value: Decimal | str, *, field: Sequence[str]) -> Decimal:
     exponent = percent.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -PERCENT_PLACES:
         raise InvalidInput("The percent has at most 4 decimals.", field=field)
-    return plain_percent(percent)
+    return plain_decimal(percent)
 
 
 def clean_text(value: str | None, *, field: Sequence[str], max_length: int) -> str:

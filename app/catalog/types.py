@@ -13,6 +13,7 @@ from app.catalog.models import Channel as ChannelValue
 from app.catalog.models import Merchant as MerchantRow
 from app.catalog.models import Product as ProductRow
 from app.catalog.models import Store as StoreRow
+from app.core.decimals import plain_decimal
 from app.core.ids import encode_id
 from app.graphql.context import Context, Info
 from app.graphql.errors import UserError
@@ -38,7 +39,7 @@ class Merchant(Node):
             id=strawberry.ID(encode_id("Merchant", row.id)),
             name=row.name,
             logo_url=row.logo_url,
-            cashback_percent=service.plain_percent(row.cashback_percent),
+            cashback_percent=plain_decimal(row.cashback_percent),
             created_at=row.created_at,
             pk=row.id,
         )

@@ -9,6 +9,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.core import clock
+from app.core.decimals import plain_decimal
 from app.core.errors import (
     CurrencyMismatch,
     DomainError,
@@ -62,7 +63,7 @@ async def get_program() -> Program:
         pending_days=row.pending_days,
         credit_validity_days=row.credit_validity_days,
         # The same text on every database: 0.5, not 0.5000.
-        max_redemption_share=_plain(Decimal(row.max_redemption_share)),
+        max_redemption_share=plain_decimal(row.max_redemption_share),
         minimum_redemption=Money.from_minor(row.minimum_redemption_minor, row.currency_code),
         terms_version=row.terms_version,
         max_purchase_total=_maximum(
@@ -175,10 +176,6 @@ def _positive_minor(given: tuple[Decimal, str], currency: str) -> int:
     if minor <= 0:
         raise InvalidAmount("A maximum is above zero.")
     return minor
-
-
-def _plain(value: Decimal) -> Decimal:
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
 
 
 def _is_share(value: Decimal) -> bool:
