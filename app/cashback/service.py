@@ -50,7 +50,6 @@ from app.core import clock
 from app.core.columns import fits_column
 from app.core.decimals import plain_decimal
 from app.core.errors import (
-    CurrencyMismatch,
     DomainError,
     DomainErrors,
     ErrorCode,
@@ -59,7 +58,7 @@ from app.core.errors import (
     NotFound,
 )
 from app.core.ids import decode_id
-from app.core.money import Money, minor_units
+from app.core.money import Money, minor_units, parse_money
 from app.core.pagination import Page, keyset_page
 from app.db import retrying
 from app.program.service import Program, get_program
@@ -214,18 +213,6 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def parse_money(
-    amount: Decimal | str, currency: str, program_currency: str, *, field: Sequence[str]
-) -> int:
-    """A client amount in minor units of the program's currency."""
-    try:
-        if currency != program_currency:
-            raise CurrencyMismatch(f"Amounts are in the program's currency, {program_currency}.")
-        return Money.parse(amount, currency).minor
-    except DomainError as error:
-        raise error.at(*field) from None
-
-
 def _decode(global_id: str, type_name: str, error: DomainError) -> int:
     try:
         return decode_id(global_id, type_name)
@@ -374,9 +361,9 @@ async def update_tiers(*, tiers: Sequence[TierSpec]) -> list[TierInfo]:
             spend = parse_money(
                 spec.minimum_spend_amount,
                 spec.minimum_spend_currency,
-                currency,
+                program_currency=currency,
                 field=[*path, "minimumSpend"],
-            )
+            ).minor
             if spend in spends:
                 raise InvalidInput(
                     "Two tiers start at the same spend.", field=[*path, "minimumSpend"]
@@ -448,12 +435,18 @@ async def create_rule(
     if minimum_spend is not None:
         check(
             "minimum_spend_minor",
-            lambda: parse_money(*minimum_spend, currency, field=["input", "minimumSpend"]),
+            lambda: (
+                parse_money(
+                    *minimum_spend, program_currency=currency, field=["input", "minimumSpend"]
+                ).minor
+            ),
         )
     if max_cashback is not None:
 
         def cap() -> int:
-            minor = parse_money(*max_cashback, currency, field=["input", "maxCashbackPerPurchase"])
+            minor = parse_money(
+                *max_cashback, program_currency=currency, field=["input", "maxCashbackPerPurchase"]
+            ).minor
             if minor <= 0:
                 raise InvalidAmount(
                     "The cap must be above zero.", field=["input", "maxCashbackPerPurchase"]
@@ -634,8 +627,11 @@ def _check_input(
     total = None
     try:
         paid = parse_money(
-            purchase.total_amount, purchase.total_currency, currency, field=[*path, "total"]
-        )
+            purchase.total_amount,
+            purchase.total_currency,
+            program_currency=currency,
+            field=[*path, "total"],
+        ).minor
         if max_total is not None and paid > max_total.minor:
             raise InvalidAmount(f"A purchase total is at most {max_total}.", field=[*path, "total"])
         total = paid
@@ -650,9 +646,9 @@ def _check_input(
             credits = parse_money(
                 purchase.credits_used_amount,
                 purchase.credits_used_currency or "",
-                currency,
+                program_currency=currency,
                 field=[*path, "creditsUsed"],
-            )
+            ).minor
             if total is not None and credits > total:
                 raise InvalidAmount(
                     "Credits used cannot exceed the total.", field=[*path, "creditsUsed"]
@@ -686,9 +682,9 @@ def _check_input(
                 unit = parse_money(
                     item.unit_price_amount,
                     item.unit_price_currency,
-                    currency,
+                    program_currency=currency,
                     field=[*item_path, "unitPrice"],
-                )
+                ).minor
             except DomainError as error:
                 errors.append(error)
                 items_ok = False
@@ -1262,8 +1258,8 @@ async def refund_purchase(
     amount_minor = 0
     try:
         amount_minor = parse_money(
-            amount, currency, program.currency_code, field=["input", "amount"]
-        )
+            amount, currency, program_currency=program.currency_code, field=["input", "amount"]
+        ).minor
         if amount_minor <= 0:
             raise InvalidAmount("A refund is above zero.", field=["input", "amount"])
         if amount_minor > program.max_purchase_total.minor:

@@ -13,7 +13,7 @@ from app.catalog.models import Channel, Merchant, Product, Store
 from app.core import clock
 from app.core.decimals import plain_decimal
 from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput
-from app.core.money import Money
+from app.core.money import parse_money
 from app.core.pagination import (
     Page,
     decode_cursor,
@@ -334,13 +334,14 @@ def _validate_products(products: Sequence[ProductData], currency: str) -> list[d
         except DomainError as error:
             errors.append(error)
         try:
-            if product.price_currency != currency:
-                raise DomainError(
-                    "Prices are in the program's currency.", code=ErrorCode.CURRENCY_MISMATCH
-                )
-            row["price_minor"] = Money.parse(product.price_amount, currency).minor
+            row["price_minor"] = parse_money(
+                product.price_amount,
+                product.price_currency,
+                program_currency=currency,
+                field=[*path, "price"],
+            ).minor
         except DomainError as error:
-            errors.append(error.at(*path, "price"))
+            errors.append(error)
         clean.append(row)
     if errors:
         raise DomainErrors(errors)

@@ -11,13 +11,12 @@ from tortoise.transactions import in_transaction
 from app.core import clock
 from app.core.decimals import plain_decimal
 from app.core.errors import (
-    CurrencyMismatch,
     DomainError,
     DomainErrors,
     InvalidAmount,
     InvalidInput,
 )
-from app.core.money import Money, is_known_currency
+from app.core.money import Money, is_known_currency, parse_money
 from app.program.models import ProgramSettings, TermsVersion
 
 # The default maxima, in units of the program's currency.
@@ -126,11 +125,14 @@ async def update_program(
         if minimum_redemption is not None:
             amount, amount_currency = minimum_redemption
             try:
-                if amount_currency != currency:
-                    raise CurrencyMismatch("Use the program's currency.")
-                minimum_minor = Money.parse(amount, currency).minor
+                minimum_minor = parse_money(
+                    amount,
+                    amount_currency,
+                    program_currency=currency,
+                    field=["input", "minimumRedemption"],
+                ).minor
             except DomainError as error:
-                errors.append(error.at("input", "minimumRedemption"))
+                errors.append(error)
         maxima: dict[str, int] = {}
         for name, field, given in (
             ("max_purchase_total_minor", "maxPurchaseTotal", max_purchase_total),
@@ -139,9 +141,9 @@ async def update_program(
             if given is None:
                 continue
             try:
-                maxima[name] = _positive_minor(given, currency)
+                maxima[name] = _positive_minor(given, currency, field=["input", field])
             except DomainError as error:
-                errors.append(error.at("input", field))
+                errors.append(error)
         if terms is not None and not terms.strip():
             errors.append(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
         if errors:
@@ -168,13 +170,11 @@ async def update_program(
     return await get_program()
 
 
-def _positive_minor(given: tuple[Decimal, str], currency: str) -> int:
+def _positive_minor(given: tuple[Decimal, str], currency: str, *, field: list[str]) -> int:
     amount, amount_currency = given
-    if amount_currency != currency:
-        raise CurrencyMismatch("Use the program's currency.")
-    minor = Money.parse(amount, currency).minor
+    minor = parse_money(amount, amount_currency, program_currency=currency, field=field).minor
     if minor <= 0:
-        raise InvalidAmount("A maximum is above zero.")
+        raise InvalidAmount("A maximum is above zero.", field=field)
     return minor
 
 

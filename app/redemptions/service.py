@@ -25,7 +25,6 @@ from app.catalog import service as catalog
 from app.catalog.models import Channel
 from app.core import clock
 from app.core.errors import (
-    CurrencyMismatch,
     DomainError,
     DomainErrors,
     InvalidAmount,
@@ -34,7 +33,7 @@ from app.core.errors import (
     RateLimited,
 )
 from app.core.ids import decode_id
-from app.core.money import Money
+from app.core.money import Money, parse_money
 from app.core.pagination import Page, keyset_page
 from app.ledger import InsufficientBalance, ReservationClosed
 from app.program.service import Program, get_program
@@ -711,11 +710,9 @@ def _money(
     errors: list[DomainError],
 ) -> Money | None:
     try:
-        if currency != program.currency_code:
-            raise CurrencyMismatch(f"Amounts are in {program.currency_code}.")
-        return Money.parse(amount, currency)
+        return parse_money(amount, currency, program_currency=program.currency_code, field=field)
     except DomainError as error:
-        errors.append(error.at(*field))
+        errors.append(error)
         return None
 
 
