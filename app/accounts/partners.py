@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from app.accounts.models import PartnerClient
 from app.accounts.tokens import issue_partner_token
+from app.catalog.errors import UnknownMerchant
 from app.core import clock
 from app.core.columns import fits_column
 from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput, NotFound
@@ -40,11 +41,6 @@ _DUMMY_SECRET_HASH = hashlib.sha256(b"no such client").hexdigest()
 class InvalidScope(DomainError):
     code = ErrorCode.INVALID_SCOPE
     default_message = "Scopes are: " + ", ".join(SCOPES) + "."
-
-
-class UnknownMerchant(DomainError):
-    code = ErrorCode.UNKNOWN_MERCHANT
-    default_message = "No merchant has this id."
 
 
 @dataclass(frozen=True, slots=True)

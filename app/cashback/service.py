@@ -36,12 +36,10 @@ from app.cashback.earning import (
 )
 from app.cashback.models import CashbackRule, Purchase, PurchaseItem, PurchaseStatus, Refund, Tier
 from app.catalog import service as catalog
+from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
 from app.catalog.models import Channel
 from app.catalog.service import (
     StoreInfo,
-    TooManyItems,
-    UnknownMerchant,
-    UnknownStore,
     clean_text,
     normalize_category,
     parse_percent,
@@ -53,9 +51,11 @@ from app.core.errors import (
     DomainError,
     DomainErrors,
     ErrorCode,
+    IdempotencyKeyReused,
     InvalidAmount,
     InvalidInput,
     NotFound,
+    TooManyItems,
 )
 from app.core.ids import decode_id
 from app.core.money import Money, minor_units, parse_money
@@ -86,11 +86,6 @@ class UnknownCustomer(DomainError):
     default_message = "No customer matches this reference."
 
 
-class StoreNotAllowed(DomainError):
-    code = ErrorCode.STORE_NOT_ALLOWED
-    default_message = "This store belongs to another merchant."
-
-
 class DuplicatePurchaseMismatch(DomainError):
     code = ErrorCode.DUPLICATE_PURCHASE_MISMATCH
     default_message = "This externalId was already recorded at this store with other details."
@@ -114,11 +109,6 @@ class UnknownPurchase(DomainError):
 class RefundExceedsPurchase(DomainError):
     code = ErrorCode.REFUND_EXCEEDS_PURCHASE
     default_message = "This is more than what is left to refund of the purchase."
-
-
-class IdempotencyKeyReused(DomainError):
-    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
-    default_message = "This idempotency key was already used with other input."
 
 
 # --- inputs and results ---------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 import strawberry
 
 from app.catalog import service
+from app.catalog.errors import UnknownMerchant
 from app.catalog.models import Channel as ChannelValue
 from app.catalog.types import (
     CreateMerchantInput,
@@ -25,7 +26,7 @@ def _merchant_pk(merchant_id: str, *field: str) -> int:
     try:
         return decode_id(merchant_id, "Merchant")
     except NotFound:
-        raise service.UnknownMerchant(field=list(field)) from None
+        raise UnknownMerchant(field=list(field)) from None
 
 
 @strawberry.type

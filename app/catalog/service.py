@@ -9,10 +9,11 @@ from decimal import Decimal, InvalidOperation
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
+from app.catalog.errors import UnknownMerchant, UnknownStore
 from app.catalog.models import Channel, Merchant, Product, Store
 from app.core import clock
 from app.core.decimals import plain_decimal
-from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput
+from app.core.errors import DomainError, DomainErrors, InvalidInput, TooManyItems
 from app.core.money import parse_money
 from app.core.pagination import (
     Page,
@@ -31,21 +32,6 @@ PERCENT_PLACES = 4
 # Rows per INSERT statement when upserting products (well under every driver's
 # parameter limit: 9 parameters a row).
 UPSERT_CHUNK = 500
-
-
-class UnknownMerchant(DomainError):
-    code = ErrorCode.UNKNOWN_MERCHANT
-    default_message = "No merchant has this id."
-
-
-class UnknownStore(DomainError):
-    code = ErrorCode.UNKNOWN_STORE
-    default_message = "No store has this id."
-
-
-class TooManyItems(DomainError):
-    code = ErrorCode.TOO_MANY_ITEMS
-    default_message = "Too many items in one request."
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,13 @@ from tortoise.transactions import in_transaction
 
 from app import db, ledger
 from app.catalog import service as catalog
+from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
 from app.catalog.models import Channel
 from app.core import clock
 from app.core.errors import (
     DomainError,
     DomainErrors,
+    IdempotencyKeyReused,
     InvalidAmount,
     InvalidInput,
     NotFound,
@@ -42,11 +44,9 @@ from app.redemptions.errors import (
     AboveMaximum,
     AlreadyCaptured,
     BelowMinimum,
-    IdempotencyKeyReused,
     InvalidCode,
     RedemptionExpired,
     RedemptionNotOpen,
-    StoreNotAllowed,
     UnknownRedemption,
 )
 from app.redemptions.models import Redemption, RedemptionStatus
@@ -157,7 +157,7 @@ async def quote(
         raise errors[0]  # a query reports one top-level error
     assert merchant_pk is not None and total is not None
     if await catalog.get_merchant(merchant_pk) is None:
-        raise catalog.UnknownMerchant(field=["merchantId"])
+        raise UnknownMerchant(field=["merchantId"])
     balance = await ledger.get_balance(customer_id=customer_id, currency=program.currency_code)
     available = Money.from_minor(balance.available, program.currency_code)
     cap = total.times(program.max_redemption_share)
@@ -217,7 +217,7 @@ async def start_redemption(
         return request.same_as(existing)
 
     if merchant is None:
-        errors.append(catalog.UnknownMerchant(field=["input", "merchantId"]))
+        errors.append(UnknownMerchant(field=["input", "merchantId"]))
     if value.minor <= 0:
         errors.append(InvalidAmount("Redeem more than zero.", field=["input", "amount"]))
     elif program.max_redemption_amount < value:
@@ -286,7 +286,10 @@ class _Request:
             self.order_total.minor if self.order_total is not None else None,
         )
         if made != asked:
-            raise IdempotencyKeyReused(field=["input", "idempotencyKey"])
+            raise IdempotencyKeyReused(
+                "This idempotency key was already used for a different redemption.",
+                field=["input", "idempotencyKey"],
+            )
         return row
 
 
@@ -576,7 +579,7 @@ async def _store(store_id: str, merchant_scope: int | None) -> catalog.StoreInfo
     try:
         store = await catalog.store_info(decode_id(store_id, "Store"))
     except NotFound:
-        raise catalog.UnknownStore(field=["input", "storeId"]) from None
+        raise UnknownStore(field=["input", "storeId"]) from None
     except DomainError as error:
         raise error.at("input", "storeId") from None
     if merchant_scope is not None and store.merchant_id != merchant_scope:
@@ -697,7 +700,7 @@ def _merchant_pk(merchant_id: str, *, field: list[str], errors: list[DomainError
     try:
         return decode_id(merchant_id, "Merchant")
     except NotFound:
-        errors.append(catalog.UnknownMerchant(field=field))
+        errors.append(UnknownMerchant(field=field))
         return None
 
 
