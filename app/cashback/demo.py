@@ -12,7 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from app.cashback import service
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from app.core.money import Money

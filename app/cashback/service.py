@@ -36,14 +36,14 @@ from app.cashback.earning import (
 )
 from app.cashback.models import CashbackRule, Purchase, PurchaseItem, PurchaseStatus, Refund, Tier
 from app.catalog import service as catalog
-from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
-from app.catalog.models import Channel
+from app.catalog.errors import UnknownMerchant, UnknownStore
 from app.catalog.service import (
     StoreInfo,
     clean_text,
     normalize_category,
     parse_percent,
 )
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.columns import fits_column
 from app.core.decimals import plain_decimal
@@ -863,8 +863,11 @@ async def _look_up(
             r.store = context.stores.get(r.store_id)
             if r.store is None:
                 errors.append(UnknownStore(field=[*r.path, "storeId"]))
-            elif merchant_scope is not None and r.store.merchant_id != merchant_scope:
-                errors.append(StoreNotAllowed(field=[*r.path, "storeId"]))
+            else:
+                try:
+                    catalog.check_store_scope(r.store, merchant_scope, field=[*r.path, "storeId"])
+                except DomainError as error:
+                    errors.append(error)
         if r.customer is not None:
             r.customer_id = customers[_ref_key(r.customer)]
             if r.customer_id is None:
@@ -1219,17 +1222,6 @@ def cashback_kept(purchase: Purchase, refunded_minor: int) -> int:
     return purchase.cashback_minor * kept // purchase.total_minor
 
 
-async def _store_in_scope(store_id: str, merchant_scope: int | None) -> StoreInfo:
-    pk = _decode(store_id, "Store", UnknownStore(field=["input", "storeId"]))
-    try:
-        store = await catalog.store_info(pk)
-    except UnknownStore:
-        raise UnknownStore(field=["input", "storeId"]) from None
-    if merchant_scope is not None and store.merchant_id != merchant_scope:
-        raise StoreNotAllowed(field=["input", "storeId"])
-    return store
-
-
 async def refund_purchase(
     *,
     store_id: str,
@@ -1264,7 +1256,7 @@ async def refund_purchase(
     note = (reason or "").strip()[:500] or None
     store: StoreInfo | None = None
     try:
-        store = await _store_in_scope(store_id, merchant_scope)
+        store = await catalog.store_in_scope(store_id, merchant_scope)
     except DomainError as error:
         errors.append(error)
     if errors:
@@ -1350,7 +1342,7 @@ async def _refund(
 async def purchase_by_external_id(
     *, store_id: str, external_id: str, merchant_scope: int | None
 ) -> Purchase | None:
-    store = await _store_in_scope(store_id, merchant_scope)
+    store = await catalog.store_in_scope(store_id, merchant_scope)
     reference = external_id.strip()
     if not fits_column(Purchase, "external_id", reference):
         return None

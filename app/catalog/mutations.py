@@ -4,7 +4,6 @@ import strawberry
 
 from app.catalog import service
 from app.catalog.errors import UnknownMerchant
-from app.catalog.models import Channel as ChannelValue
 from app.catalog.types import (
     CreateMerchantInput,
     CreateMerchantPayload,
@@ -16,6 +15,7 @@ from app.catalog.types import (
     Store,
     UpsertProductsPayload,
 )
+from app.catalog.values import Channel as ChannelValue
 from app.core.errors import NotFound
 from app.core.ids import decode_id
 from app.graphql.errors import returns_user_errors

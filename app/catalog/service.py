@@ -9,11 +9,13 @@ from decimal import Decimal, InvalidOperation
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from app.catalog.errors import UnknownMerchant, UnknownStore
-from app.catalog.models import Channel, Merchant, Product, Store
+from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
+from app.catalog.models import Merchant, Product, Store
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.decimals import plain_decimal
-from app.core.errors import DomainError, DomainErrors, InvalidInput, TooManyItems
+from app.core.errors import DomainError, DomainErrors, InvalidInput, NotFound, TooManyItems
+from app.core.ids import decode_id
 from app.core.money import parse_money
 from app.core.pagination import (
     Page,
@@ -239,12 +241,29 @@ async def store_infos(store_ids: Iterable[int]) -> dict[int, StoreInfo]:
     }
 
 
-async def store_info(store_id: int) -> StoreInfo:
-    """The store, or UnknownStore."""
-    found = (await store_infos([store_id])).get(store_id)
-    if found is None:
-        raise UnknownStore()
-    return found
+def check_store_scope(
+    store: StoreInfo, merchant_scope: int | None, *, field: Sequence[str]
+) -> StoreInfo:
+    """The store, if a partner bound to the merchant `merchant_scope` (None: to no
+    merchant) may act on it; StoreNotAllowed at `field` if it is another merchant's."""
+    if merchant_scope is not None and store.merchant_id != merchant_scope:
+        raise StoreNotAllowed(field=field)
+    return store
+
+
+async def store_in_scope(
+    store_id: str, merchant_scope: int | None, *, field: Sequence[str] = ("input", "storeId")
+) -> StoreInfo:
+    """The store with this opaque id, for a partner bound to `merchant_scope` (see
+    `check_store_scope`); UnknownStore or StoreNotAllowed at `field`."""
+    try:
+        pk = decode_id(store_id, "Store")
+    except NotFound:
+        raise UnknownStore(field=field) from None
+    store = (await store_infos([pk])).get(pk)
+    if store is None:
+        raise UnknownStore(field=field)
+    return check_store_scope(store, merchant_scope, field=field)
 
 
 async def merchants_by_ids(ids: Sequence[int]) -> list[Merchant | None]:

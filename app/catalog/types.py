@@ -9,10 +9,10 @@ from decimal import Decimal
 import strawberry
 
 from app.catalog import loaders, service
-from app.catalog.models import Channel as ChannelValue
 from app.catalog.models import Merchant as MerchantRow
 from app.catalog.models import Product as ProductRow
 from app.catalog.models import Store as StoreRow
+from app.catalog.values import Channel as ChannelValue
 from app.core.decimals import plain_decimal
 from app.core.ids import encode_id
 from app.graphql.context import Context, Info

@@ -22,8 +22,8 @@ from tortoise.transactions import in_transaction
 
 from app import db, ledger
 from app.catalog import service as catalog
-from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
-from app.catalog.models import Channel
+from app.catalog.errors import UnknownMerchant
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.errors import (
     DomainError,
@@ -379,7 +379,7 @@ async def capture_redemption(
     _one_way_to_name(code, redemption_id, errors)
     if errors:
         raise DomainErrors(errors)
-    store = await _store(store_id, merchant_scope)
+    store = await catalog.store_in_scope(store_id, merchant_scope)
     row = await _find(
         store,
         code=code,
@@ -417,7 +417,7 @@ async def release_redemption(
     _one_way_to_name(code, redemption_id, errors)
     if errors:
         raise DomainErrors(errors)
-    store = await _store(store_id, merchant_scope)
+    store = await catalog.store_in_scope(store_id, merchant_scope)
     row = await _find(
         store,
         code=code,
@@ -573,18 +573,6 @@ def _one_way_to_name(code: str | None, redemption_id: str | None, errors: list[D
         errors.append(
             InvalidInput("Give either the code or the redemptionId.", field=["input", "code"])
         )
-
-
-async def _store(store_id: str, merchant_scope: int | None) -> catalog.StoreInfo:
-    try:
-        store = await catalog.store_info(decode_id(store_id, "Store"))
-    except NotFound:
-        raise UnknownStore(field=["input", "storeId"]) from None
-    except DomainError as error:
-        raise error.at("input", "storeId") from None
-    if merchant_scope is not None and store.merchant_id != merchant_scope:
-        raise StoreNotAllowed(field=["input", "storeId"])
-    return store
 
 
 async def _find(

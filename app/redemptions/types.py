@@ -8,8 +8,8 @@ import strawberry
 
 from app.accounts.models import User
 from app.catalog import loaders as catalog_loaders
-from app.catalog.models import Channel as ChannelValue
 from app.catalog.types import Channel, Merchant, Store
+from app.catalog.values import Channel as ChannelValue
 from app.core.ids import encode_id
 from app.graphql.context import Context, Info
 from app.graphql.errors import UserError

@@ -9,7 +9,8 @@ from typing import Any
 
 from app.cashback import service
 from app.cashback.models import CashbackRule
-from app.catalog.models import Channel, Store
+from app.catalog.models import Store
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from tests.support import Api
