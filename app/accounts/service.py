@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.accounts.devices import Device, issue_device_token, read_device_token
@@ -250,24 +252,73 @@ async def get_active_user(user_id: int) -> User | None:
     return await User.get_or_none(id=user_id, deleted_at=None)
 
 
+def _active_customers() -> QuerySet[User]:
+    return User.filter(deleted_at=None, role=Role.CUSTOMER)
+
+
+def _lookup_form(column: str, value: str) -> str | None:
+    """How a member code (upper case) or an email (`normalize_email`) is stored; None
+    when it is longer than any stored one, so names nobody."""
+    form = value.strip().upper() if column == "member_code" else normalize_email(value)
+    return form if fits_column(User, column, form) else None
+
+
 async def find_customer(
     *, member_code: str | None = None, email: str | None = None, customer_id: int | None = None
 ) -> User | None:
     """The active customer named by exactly one of member code, email or id."""
-    query = User.filter(deleted_at=None, role=Role.CUSTOMER)
+    query = _active_customers()
     if member_code is not None:
-        code = member_code.strip().upper()
-        if not fits_column(User, "member_code", code):
-            return None
-        return await query.get_or_none(member_code=code)
+        code = _lookup_form("member_code", member_code)
+        return None if code is None else await query.get_or_none(member_code=code)
     if email is not None:
-        address = normalize_email(email)
-        if not fits_column(User, "email", address):
-            return None
-        return await query.get_or_none(email=address)
+        address = _lookup_form("email", email)
+        return None if address is None else await query.get_or_none(email=address)
     if customer_id is not None:
         return await query.get_or_none(id=customer_id)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class FoundCustomers:
+    """The ids of the active customers `find_customers` found, by the reference as it was
+    given; a reference that names nobody is not in it."""
+
+    by_member_code: dict[str, int]
+    by_email: dict[str, int]
+    ids: frozenset[int]
+
+
+async def find_customers(
+    *, member_codes: Iterable[str] = (), emails: Iterable[str] = (), ids: Iterable[int] = ()
+) -> FoundCustomers:
+    """The batch form of `find_customer`, with its rules (member codes in any case, emails
+    in any spelling `normalize_email` folds, only active customers): one query for each
+    kind of reference given, however many references."""
+    given: dict[str, dict[Any, Any]] = {
+        "member_code": {code: _lookup_form("member_code", code) for code in member_codes},
+        "email": {address: _lookup_form("email", address) for address in emails},
+        "id": {pk: pk for pk in ids},
+    }
+    found: dict[str, dict[Any, int]] = {column: {} for column in given}
+    for column, forms in given.items():
+        wanted = {form for form in forms.values() if form is not None}
+        if not wanted:
+            continue
+        query = _active_customers().filter(**{f"{column}__in": sorted(wanted)})
+        for user_id, matched in await query.values_list("id", column):
+            found[column][matched] = user_id
+    by_kind = {
+        column: {
+            value: found[column][form] for value, form in forms.items() if form in found[column]
+        }
+        for column, forms in given.items()
+    }
+    return FoundCustomers(
+        by_member_code=by_kind["member_code"],
+        by_email=by_kind["email"],
+        ids=frozenset(by_kind["id"]),
+    )
 
 
 async def invited_counts(user_ids: list[int]) -> dict[int, int]:

@@ -21,8 +21,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app import ledger
-from app.accounts.models import Role, User
-from app.accounts.service import normalize_email
+from app.accounts import service as accounts
 from app.accounts.tokens import Principal
 from app.cashback import offers_seam, redemptions_seam, sql
 from app.cashback.earning import (
@@ -705,46 +704,33 @@ def _check_input(
     )
 
 
-async def _resolve_customers(
-    refs: Iterable[CustomerRef],
-) -> dict[tuple[str, str], int | None]:
-    """The active customer each reference names (None for none), by `_ref_key`: one query
-    per kind of reference in the batch, with accounts' rules (member codes are upper case,
-    emails normalised, only active customers). The batch form of
-    `app.accounts.service.find_customer`."""
-    keys = {_ref_key(ref) for ref in refs}
-    found: dict[tuple[str, str], int | None] = dict.fromkeys(keys)
-    wanted: dict[str, set[Any]] = {"member_code": set(), "email": set(), "id": set()}
-    by_pk: dict[int, list[tuple[str, str]]] = {}
-    for kind, value in keys:
-        if kind == "customer_id":
-            try:
-                pk = decode_id(value, "Customer")
-            except NotFound:
-                continue
-            wanted["id"].add(pk)
-            by_pk.setdefault(pk, []).append((kind, value))
-        elif fits_column(User, kind, value):  # a longer one names nobody
-            wanted[kind].add(value)
-    active = User.filter(deleted_at=None, role=Role.CUSTOMER)
-    for column, values in wanted.items():
-        if not values:
-            continue
-        rows = await active.filter(**{f"{column}__in": sorted(values)}).values_list("id", column)
-        for user_id, matched in rows:
-            if column == "id":
-                found.update(dict.fromkeys(by_pk[user_id], user_id))
-            else:
-                found[(column, matched)] = user_id
-    return found
+async def _resolve_customers(refs: Iterable[CustomerRef]) -> dict[CustomerRef, int | None]:
+    """The active customer each reference names (None for none), found by accounts in one
+    query per kind of reference in the batch."""
+    wanted = set(refs)
+    pks = {ref: _customer_pk(ref.customer_id) for ref in wanted if ref.customer_id is not None}
+    found = await accounts.find_customers(
+        member_codes=[ref.member_code for ref in wanted if ref.member_code is not None],
+        emails=[ref.email for ref in wanted if ref.email is not None],
+        ids=[pk for pk in pks.values() if pk is not None],
+    )
+    resolved: dict[CustomerRef, int | None] = {}
+    for ref in wanted:
+        if ref.member_code is not None:
+            resolved[ref] = found.by_member_code.get(ref.member_code)
+        elif ref.email is not None:
+            resolved[ref] = found.by_email.get(ref.email)
+        else:
+            pk = pks.get(ref)
+            resolved[ref] = pk if pk in found.ids else None
+    return resolved
 
 
-def _ref_key(ref: CustomerRef) -> tuple[str, str]:
-    if ref.member_code is not None:
-        return ("member_code", ref.member_code.strip().upper())
-    if ref.email is not None:
-        return ("email", normalize_email(ref.email))
-    return ("customer_id", (ref.customer_id or "").strip())
+def _customer_pk(customer_id: str) -> int | None:
+    try:
+        return decode_id(customer_id.strip(), "Customer")
+    except NotFound:
+        return None
 
 
 @dataclass
@@ -869,7 +855,7 @@ async def _look_up(
                 except DomainError as error:
                     errors.append(error)
         if r.customer is not None:
-            r.customer_id = customers[_ref_key(r.customer)]
+            r.customer_id = customers[r.customer]
             if r.customer_id is None:
                 errors.append(UnknownCustomer(field=_customer_field(r.path, r.customer)))
         looked_up.append(DomainErrors(errors) if errors else r)
