@@ -11,11 +11,11 @@ from datetime import timedelta
 
 from app.accounts.models import PartnerClient
 from app.accounts.tokens import issue_partner_token
+from app.catalog import service as catalog
 from app.catalog.errors import UnknownMerchant
 from app.core import clock
 from app.core.columns import fits_column
 from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput, NotFound
-from app.core.ids import decode_id
 from app.core.pagination import Page, keyset_page
 from app.settings import Settings
 from app.throttling import service as throttling
@@ -88,16 +88,7 @@ def merchant_pk(global_id: str | None, *, field: list[str]) -> int | None:
     text = str(global_id).strip()
     if text.isdigit() and len(text) <= 18:
         return int(text)
-    try:
-        return decode_id(text, "Merchant")
-    except NotFound:
-        raise UnknownMerchant(field=field) from None
-
-
-async def _merchant_exists(merchant_id: int) -> bool:
-    from app.catalog.service import get_merchant
-
-    return await get_merchant(merchant_id) is not None
+    return catalog.merchant_pk(text, field=field)
 
 
 def clean_scopes(scopes: list[str], *, field: list[str]) -> list[str]:
@@ -130,7 +121,7 @@ async def create_partner_client(
         clean = clean_scopes(scopes, field=[*field_prefix, "scopes"])
     except DomainError as error:
         errors.append(error)
-    if merchant_id is not None and not await _merchant_exists(merchant_id):
+    if merchant_id is not None and await catalog.get_merchant(merchant_id) is None:
         errors.append(UnknownMerchant(field=[*field_prefix, "merchantId"]))
     if errors:
         raise DomainErrors(errors)

@@ -101,6 +101,24 @@ def normalize_category(value: str | None) -> str | None:
 # --- merchants and stores -------------------------------------------------------------
 
 
+def merchant_pk(merchant_id: str, *, field: Sequence[str]) -> int:
+    """The primary key behind a merchant's opaque id; UnknownMerchant at `field` for
+    any other id."""
+    try:
+        return decode_id(merchant_id, "Merchant")
+    except NotFound:
+        raise UnknownMerchant(field=field) from None
+
+
+def store_pk(store_id: str, *, field: Sequence[str]) -> int:
+    """The primary key behind a store's opaque id; UnknownStore at `field` for any
+    other id."""
+    try:
+        return decode_id(store_id, "Store")
+    except NotFound:
+        raise UnknownStore(field=field) from None
+
+
 async def create_merchant(
     *, name: str, logo_url: str | None, cashback_percent: Decimal
 ) -> Merchant:
@@ -256,10 +274,7 @@ async def store_in_scope(
 ) -> StoreInfo:
     """The store with this opaque id, for a partner bound to `merchant_scope` (see
     `check_store_scope`); UnknownStore or StoreNotAllowed at `field`."""
-    try:
-        pk = decode_id(store_id, "Store")
-    except NotFound:
-        raise UnknownStore(field=field) from None
+    pk = store_pk(store_id, field=field)
     store = (await store_infos([pk])).get(pk)
     if store is None:
         raise UnknownStore(field=field)
