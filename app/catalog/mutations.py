@@ -3,13 +3,13 @@ from __future__ import annotations
 import strawberry
 
 from app.catalog import service
+from app.catalog.product_type import Product
 from app.catalog.types import (
     CreateMerchantInput,
     CreateMerchantPayload,
     CreateStoreInput,
     CreateStorePayload,
     Merchant,
-    Product,
     ProductInput,
     Store,
     UpsertProductsPayload,

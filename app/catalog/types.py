@@ -1,10 +1,15 @@
 """Strawberry types of the catalogue. Other features show merchants and stores with these
-types (and the loaders in app/catalog/loaders.py)."""
+types (and the loaders in app/catalog/loaders.py).
+
+`Product` joins the catalogue's own `ProductFields` with other features' (cashback adds
+`cashbackPercent`) in app/catalog/product_type.py, and is named here lazily: those
+features' types import this module."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import strawberry
 
@@ -20,7 +25,11 @@ from app.graphql.errors import UserError
 from app.graphql.node import Node, node_fetcher
 from app.graphql.scalars import Connection, Money, MoneyInput
 
+if TYPE_CHECKING:
+    from app.catalog.product_type import Product
+
 Channel = strawberry.enum(ChannelValue, name="Channel", description="Where a purchase happens.")
+ProductType = Annotated["Product", strawberry.lazy("app.catalog.product_type")]
 
 
 @strawberry.type(description="A brand in the program.")
@@ -52,7 +61,9 @@ class Merchant(Node):
     @strawberry.field(description="The merchant's products, optionally of one category.")
     async def products(
         self, info: Info, first: int = 20, after: str | None = None, category: str | None = None
-    ) -> Connection[Product]:
+    ) -> Connection[ProductType]:
+        from app.catalog.product_type import Product  # see the module's docstring
+
         page = await info.context.loader(loaders.product_pages).load(
             (self.pk, first, after, category)
         )
@@ -81,8 +92,21 @@ class Store(Node):
         return Merchant.of(row)
 
 
-@strawberry.type(description="A merchant's product.")
-class Product(Node):
+class ProductRoot(Protocol):
+    """A product as other features' `ProductFields` see it."""
+
+    @property
+    def merchant_pk(self) -> int: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def price_minor(self) -> int: ...
+
+
+@strawberry.type
+class ProductFields(Node):
+    """The catalogue's own fields of `Product`."""
+
     sku: str
     name: str
     category: str
@@ -93,6 +117,7 @@ class Product(Node):
 
     @classmethod
     def of(cls, row: ProductRow) -> Product:
+        """The product, as the `Product` type joined from every feature's fields."""
         return cls(
             id=strawberry.ID(encode_id("Product", row.id)),
             sku=row.sku,
@@ -109,18 +134,6 @@ class Product(Node):
         row = await info.context.loader(loaders.merchants_by_id).load(self.merchant_pk)
         assert row is not None
         return Merchant.of(row)
-
-    @strawberry.field(
-        description="The best percent this product earns today, before the tier multiplier "
-        "and offers (the merchant's percent or a program rule for its category)."
-    )
-    async def cashback_percent(self, info: Info) -> Decimal:
-        # The program's rules live with earning (app/cashback); imported here on use.
-        from app.cashback.loaders import best_catalogue_percent
-
-        return await info.context.loader(best_catalogue_percent).load(
-            (self.merchant_pk, self.category, self.price_minor)
-        )
 
 
 @strawberry.input
@@ -160,7 +173,7 @@ class CreateStorePayload:
 
 @strawberry.type
 class UpsertProductsPayload:
-    products: list[Product] | None = None
+    products: list[ProductType] | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -177,9 +190,3 @@ async def fetch_merchant(context: Context, pk: int) -> Merchant | None:
 async def fetch_store(context: Context, pk: int) -> Store | None:
     row = await service.get_store(pk)
     return Store.of(row) if row else None
-
-
-@node_fetcher("Product")
-async def fetch_product(context: Context, pk: int) -> Product | None:
-    row = await service.get_product(pk)
-    return Product.of(row) if row else None
