@@ -15,7 +15,7 @@ from app.catalog import service as catalog
 from app.catalog.errors import UnknownMerchant
 from app.core import clock
 from app.core.columns import fits_column
-from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput, NotFound
+from app.core.errors import DomainError, ErrorCode, InputErrors, InvalidInput, NotFound
 from app.core.pagination import Page, keyset_page
 from app.settings import Settings
 from app.throttling import service as throttling
@@ -111,20 +111,18 @@ async def create_partner_client(
     field_prefix: tuple[str, ...] = ("input",),
 ) -> IssuedCredentials:
     """A new partner client with these scopes, optionally acting only for one merchant."""
-    errors: list[DomainError] = []
+    problems = InputErrors()
     clean_name = " ".join(name.split())
     if not clean_name or len(clean_name) > MAX_NAME:
-        errors.append(
+        problems.add(
             InvalidInput(f"Between 1 and {MAX_NAME} characters.", field=[*field_prefix, "name"])
         )
-    try:
+    clean: list[str] = []
+    with problems.catch():
         clean = clean_scopes(scopes, field=[*field_prefix, "scopes"])
-    except DomainError as error:
-        errors.append(error)
     if merchant_id is not None and await catalog.get_merchant(merchant_id) is None:
-        errors.append(UnknownMerchant(field=[*field_prefix, "merchantId"]))
-    if errors:
-        raise DomainErrors(errors)
+        problems.add(UnknownMerchant(field=[*field_prefix, "merchantId"]))
+    problems.raise_any()
     secret, secret_hash = _new_secret()
     now = clock.now()
     client = await PartnerClient.create(

@@ -26,8 +26,8 @@ from app.core import clock
 from app.core.columns import fits_column
 from app.core.errors import (
     DomainError,
-    DomainErrors,
     ErrorCode,
+    InputErrors,
     InvalidInput,
     NotFound,
     RateLimited,
@@ -463,32 +463,25 @@ async def sign_up(
     """A new customer, signed in at once. Every input problem is reported together."""
     from app.program.service import get_program
 
-    errors: list[DomainError] = []
+    problems = InputErrors()
     fields: dict[str, Any] = {}
-
-    def attempt(name: str, check: Any) -> None:
-        try:
-            fields[name] = check()
-        except DomainError as error:
-            errors.append(error)
-
-    attempt("email", lambda: clean_email(email, field=["input", "email"]))
-    attempt(
-        "display_name", lambda: clean_display_name(display_name, field=["input", "displayName"])
-    )
-    attempt("birth_date", lambda: clean_birth_date(birth_date, field=["input", "birthDate"]))
-    attempt("locale", lambda: clean_locale(locale, field=["input", "locale"]))
-    attempt(
-        "password",
-        lambda: check_password(
+    with problems.catch():
+        fields["email"] = clean_email(email, field=["input", "email"])
+    with problems.catch():
+        fields["display_name"] = clean_display_name(display_name, field=["input", "displayName"])
+    with problems.catch():
+        fields["birth_date"] = clean_birth_date(birth_date, field=["input", "birthDate"])
+    with problems.catch():
+        fields["locale"] = clean_locale(locale, field=["input", "locale"])
+    with problems.catch():
+        check_password(
             password,
             field=["input", "password"],
             email=fields.get("email", email),
             display_name=fields.get("display_name", display_name),
-        ),
-    )
+        )
     if not accept_terms:
-        errors.append(TermsNotAccepted(field=["input", "acceptTerms"]))
+        problems.add(TermsNotAccepted(field=["input", "acceptTerms"]))
     referrer: User | None = None
     code = (referral_code or "").strip().upper()
     if code:
@@ -498,11 +491,10 @@ async def sign_up(
             else None
         )
         if referrer is None:
-            errors.append(UnknownReferralCode(field=["input", "referralCode"]))
+            problems.add(UnknownReferralCode(field=["input", "referralCode"]))
     if "email" in fields and await User.exists(email=fields["email"]):
-        errors.append(EmailTaken(field=["input", "email"]))
-    if errors:
-        raise DomainErrors(errors)
+        problems.add(EmailTaken(field=["input", "email"]))
+    problems.raise_any()
 
     program = await get_program()
     now = clock.now()
@@ -801,30 +793,23 @@ async def update_profile(
     user = await get_active_user(user_id)
     if user is None:
         raise NotFound("No such account.")
-    errors: list[DomainError] = []
+    problems = InputErrors()
     changed: list[str] = []
-    try:
-        if not isinstance(display_name, _Keep):
+    if not isinstance(display_name, _Keep):
+        with problems.catch():
             if display_name is None:
                 raise InvalidInput("The name must not be empty.", field=["input", "displayName"])
             user.display_name = clean_display_name(display_name, field=["input", "displayName"])
             changed.append("display_name")
-    except DomainError as error:
-        errors.append(error)
-    try:
-        if not isinstance(birth_date, _Keep):
+    if not isinstance(birth_date, _Keep):
+        with problems.catch():
             user.birth_date = clean_birth_date(birth_date, field=["input", "birthDate"])
             changed.append("birth_date")
-    except DomainError as error:
-        errors.append(error)
-    try:
-        if not isinstance(locale, _Keep):
+    if not isinstance(locale, _Keep):
+        with problems.catch():
             user.locale = clean_locale(locale, field=["input", "locale"])
             changed.append("locale")
-    except DomainError as error:
-        errors.append(error)
-    if errors:
-        raise DomainErrors(errors)
+    problems.raise_any()
     if changed:
         user.updated_at = clock.now()
         await user.save(update_fields=[*changed, "updated_at"])

@@ -14,7 +14,7 @@ from app.catalog.models import Merchant, Product, Store
 from app.catalog.values import Channel
 from app.core import clock
 from app.core.decimals import plain_decimal
-from app.core.errors import DomainError, DomainErrors, InvalidInput, NotFound, TooManyItems
+from app.core.errors import InputErrors, InvalidInput, NotFound, TooManyItems
 from app.core.ids import decode_id
 from app.core.money import parse_money
 from app.core.pagination import (
@@ -122,22 +122,17 @@ def store_pk(store_id: str, *, field: Sequence[str]) -> int:
 async def create_merchant(
     *, name: str, logo_url: str | None, cashback_percent: Decimal
 ) -> Merchant:
-    errors: list[DomainError] = []
+    problems = InputErrors()
     clean: dict[str, object] = {}
-    for key, check in (
-        ("name", lambda: clean_text(name, field=["input", "name"], max_length=120)),
-        ("logo_url", lambda: clean_url(logo_url, field=["input", "logoUrl"])),
-        (
-            "cashback_percent",
-            lambda: parse_percent(cashback_percent, field=["input", "cashbackPercent"]),
-        ),
-    ):
-        try:
-            clean[key] = check()
-        except DomainError as error:
-            errors.append(error)
-    if errors:
-        raise DomainErrors(errors)
+    with problems.catch():
+        clean["name"] = clean_text(name, field=["input", "name"], max_length=120)
+    with problems.catch():
+        clean["logo_url"] = clean_url(logo_url, field=["input", "logoUrl"])
+    with problems.catch():
+        clean["cashback_percent"] = parse_percent(
+            cashback_percent, field=["input", "cashbackPercent"]
+        )
+    problems.raise_any()
     return await Merchant.create(**clean, created_at=clock.now())
 
 
@@ -326,45 +321,36 @@ def _validate_products(products: Sequence[ProductData], currency: str) -> list[d
         raise TooManyItems(
             f"At most {MAX_PRODUCTS_PER_REQUEST} products per request.", field=["products"]
         )
-    errors: list[DomainError] = []
+    problems = InputErrors()
     seen: set[str] = set()
     clean: list[dict[str, object]] = []
     for i, product in enumerate(products):
         path = ["products", str(i)]
         row: dict[str, object] = {}
-        try:
+        with problems.catch():
             sku = clean_text(product.sku, field=[*path, "sku"], max_length=64)
             if sku in seen:
                 raise InvalidInput("This sku appears twice in the request.", field=[*path, "sku"])
             seen.add(sku)
             row["sku"] = sku
-        except DomainError as error:
-            errors.append(error)
         for key, max_length in (("name", 200), ("category", 80)):
-            try:
+            with problems.catch():
                 row[key] = " ".join(
                     clean_text(
                         getattr(product, key), field=[*path, key], max_length=max_length
                     ).split()
                 )
-            except DomainError as error:
-                errors.append(error)
-        try:
+        with problems.catch():
             row["image_url"] = clean_url(product.image_url, field=[*path, "imageUrl"])
-        except DomainError as error:
-            errors.append(error)
-        try:
+        with problems.catch():
             row["price_minor"] = parse_money(
                 product.price_amount,
                 product.price_currency,
                 program_currency=currency,
                 field=[*path, "price"],
             ).minor
-        except DomainError as error:
-            errors.append(error)
         clean.append(row)
-    if errors:
-        raise DomainErrors(errors)
+    problems.raise_any()
     return clean
 
 

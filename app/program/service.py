@@ -11,8 +11,7 @@ from tortoise.transactions import in_transaction
 from app.core import clock
 from app.core.decimals import plain_decimal
 from app.core.errors import (
-    DomainError,
-    DomainErrors,
+    InputErrors,
     InvalidAmount,
     InvalidInput,
 )
@@ -99,23 +98,23 @@ async def update_program(
 ) -> Program:
     """Change the settings given; a change of the terms text becomes a new terms version."""
     await _settings_row()
-    errors: list[DomainError] = []
+    problems = InputErrors()
     async with in_transaction():
         row = await ProgramSettings.select_for_update().get(id=1)
         currency = row.currency_code
         if currency_code is not None:
             if not is_known_currency(currency_code):
-                errors.append(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
+                problems.add(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
             else:
                 currency = currency_code
         if pending_days is not None and not 0 <= pending_days <= 365:
-            errors.append(InvalidInput("Between 0 and 365 days.", field=["input", "pendingDays"]))
+            problems.add(InvalidInput("Between 0 and 365 days.", field=["input", "pendingDays"]))
         if credit_validity_days is not None and not 1 <= credit_validity_days <= 3650:
-            errors.append(
+            problems.add(
                 InvalidInput("Between 1 and 3650 days.", field=["input", "creditValidityDays"])
             )
         if max_redemption_share is not None and not _is_share(max_redemption_share):
-            errors.append(
+            problems.add(
                 InvalidInput(
                     "A share above 0 and at most 1, with at most 4 decimals.",
                     field=["input", "maxRedemptionShare"],
@@ -124,15 +123,13 @@ async def update_program(
         minimum_minor = row.minimum_redemption_minor
         if minimum_redemption is not None:
             amount, amount_currency = minimum_redemption
-            try:
+            with problems.catch():
                 minimum_minor = parse_money(
                     amount,
                     amount_currency,
                     program_currency=currency,
                     field=["input", "minimumRedemption"],
                 ).minor
-            except DomainError as error:
-                errors.append(error)
         maxima: dict[str, int] = {}
         for name, field, given in (
             ("max_purchase_total_minor", "maxPurchaseTotal", max_purchase_total),
@@ -140,14 +137,11 @@ async def update_program(
         ):
             if given is None:
                 continue
-            try:
+            with problems.catch():
                 maxima[name] = _positive_minor(given, currency, field=["input", field])
-            except DomainError as error:
-                errors.append(error)
         if terms is not None and not terms.strip():
-            errors.append(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
-        if errors:
-            raise DomainErrors(errors)
+            problems.add(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
+        problems.raise_any()
 
         row.currency_code = currency
         row.minimum_redemption_minor = minimum_minor
