@@ -248,6 +248,11 @@ def new_referral_code() -> str:
     return _random_code(REFERRAL_CODE_LENGTH)
 
 
+async def has_users() -> bool:
+    """Whether any account exists (deleted ones included)."""
+    return await User.exists()
+
+
 async def get_active_user(user_id: int) -> User | None:
     return await User.get_or_none(id=user_id, deleted_at=None)
 

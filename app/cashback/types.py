@@ -19,7 +19,7 @@ from app.cashback.models import CashbackRule as RuleRow
 from app.cashback.models import Purchase as PurchaseRow
 from app.cashback.models import PurchaseStatus as PurchaseStatusValue
 from app.cashback.preview import Preview
-from app.catalog import loaders as catalog_loaders
+from app.catalog import service as catalog
 from app.catalog.types import Channel, Merchant, ProductRoot, Store
 from app.core import clock
 from app.core.decimals import plain_decimal
@@ -159,7 +159,7 @@ class Purchase(Node):
 
     @strawberry.field
     async def store(self, info: Info) -> Store:
-        row = await info.context.loader(catalog_loaders.stores_by_id).load(self.store_pk)
+        row = await info.context.loader(catalog.stores_by_ids).load(self.store_pk)
         assert row is not None
         return Store.of(row)
 
@@ -220,7 +220,7 @@ class CashbackRule(Node):
     async def merchant(self, info: Info) -> Merchant | None:
         if self.merchant_pk is None:
             return None
-        row = await info.context.loader(catalog_loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(catalog.merchants_by_ids).load(self.merchant_pk)
         return Merchant.of(row) if row else None
 
 
@@ -327,7 +327,7 @@ class ActivityEntry:
     async def merchant(self, info: Info) -> Merchant | None:
         if self.merchant_pk is None:
             return None
-        row = await info.context.loader(catalog_loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(catalog.merchants_by_ids).load(self.merchant_pk)
         return Merchant.of(row) if row else None
 
     @strawberry.field(description="The purchase this entry is about, if any.")

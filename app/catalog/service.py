@@ -277,16 +277,19 @@ async def store_in_scope(
 
 
 async def merchants_by_ids(ids: Sequence[int]) -> list[Merchant | None]:
+    """Merchants by id, None for an unknown one (a DataLoader's batch function)."""
     rows = {m.id: m for m in await Merchant.filter(id__in=set(ids))}
     return [rows.get(i) for i in ids]
 
 
 async def stores_by_ids(ids: Sequence[int]) -> list[Store | None]:
+    """Stores by id, None for an unknown one (a DataLoader's batch function)."""
     rows = {s.id: s for s in await Store.filter(id__in=set(ids))}
     return [rows.get(i) for i in ids]
 
 
 async def stores_of_merchants(merchant_ids: Sequence[int]) -> list[list[Store]]:
+    """Each merchant's stores, by id (a DataLoader's batch function)."""
     found: dict[int, list[Store]] = {i: [] for i in merchant_ids}
     for store in await Store.filter(merchant_id__in=set(merchant_ids)).order_by("id"):
         found[store.merchant_id].append(store)

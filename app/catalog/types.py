@@ -55,7 +55,7 @@ class Merchant(Node):
 
     @strawberry.field(description="The merchant's stores, online and in store.")
     async def stores(self, info: Info) -> list[Store]:
-        rows = await info.context.loader(loaders.stores_by_merchant_id).load(self.pk)
+        rows = await info.context.loader(service.stores_of_merchants).load(self.pk)
         return [Store.of(row) for row in rows]
 
     @strawberry.field(description="The merchant's products, optionally of one category.")
@@ -87,7 +87,7 @@ class Store(Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> Merchant:
-        row = await info.context.loader(loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(service.merchants_by_ids).load(self.merchant_pk)
         assert row is not None
         return Merchant.of(row)
 
@@ -131,7 +131,7 @@ class ProductFields(Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> Merchant:
-        row = await info.context.loader(loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(service.merchants_by_ids).load(self.merchant_pk)
         assert row is not None
         return Merchant.of(row)
 

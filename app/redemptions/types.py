@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.catalog import loaders as catalog_loaders
+from app.catalog import service as catalog
 from app.catalog.types import Channel, Merchant, Store
 from app.catalog.values import Channel as ChannelValue
 from app.core.ids import encode_id
@@ -72,7 +72,7 @@ class Redemption(Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> Merchant:
-        row = await info.context.loader(catalog_loaders.merchants_by_id).load(self.row.merchant_id)
+        row = await info.context.loader(catalog.merchants_by_ids).load(self.row.merchant_id)
         assert row is not None
         return Merchant.of(row)
 
@@ -80,7 +80,7 @@ class Redemption(Node):
     async def store(self, info: Info) -> Store | None:
         if self.row.store_id is None:
             return None
-        row = await info.context.loader(catalog_loaders.stores_by_id).load(self.row.store_id)
+        row = await info.context.loader(catalog.stores_by_ids).load(self.row.store_id)
         return Store.of(row) if row else None
 
 
