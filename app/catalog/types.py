@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol, Self
 
 import strawberry
 
@@ -116,8 +116,9 @@ class ProductFields(Node):
     price_minor: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: ProductRow) -> Product:
-        """The product, as the `Product` type joined from every feature's fields."""
+    def of(cls, row: ProductRow) -> Self:
+        """Called on `Product` (the type joined from every feature's fields), as
+        `Product.of(row)`."""
         return cls(
             id=strawberry.ID(encode_id("Product", row.id)),
             sku=row.sku,
