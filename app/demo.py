@@ -16,9 +16,9 @@ class DatabaseNotEmpty(Exception):
 
 
 async def is_empty() -> bool:
-    from app.accounts.models import User
+    from app.accounts.service import has_users
 
-    return not await User.exists()
+    return not await has_users()
 
 
 async def seed_demo(*, force: bool = False, seed: int = 7) -> dict[str, int]:

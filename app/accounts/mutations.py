@@ -41,12 +41,6 @@ def _client(info: Info) -> service.Client:
     )
 
 
-def _caller_id(info: Info) -> int:
-    principal = info.context.principal
-    assert principal is not None  # the permission classes made sure
-    return principal.subject_id
-
-
 def _given(**values: Any) -> dict[str, Any]:
     """The optional input fields the client sent (an explicit null included)."""
     return {name: value for name, value in values.items() if value is not strawberry.UNSET}
@@ -120,7 +114,7 @@ class Mutation:
             session_id = decode_id(id, "Device")
         except NotFound:
             raise NotFound("No such session.", field=["id"]) from None
-        await service.end_session(user_id=_caller_id(info), session_id=session_id)
+        await service.end_session(user_id=info.context.caller.subject_id, session_id=session_id)
         return SignOutDevicePayload()
 
     @strawberry.mutation(
@@ -133,7 +127,7 @@ class Mutation:
     ) -> ChangePasswordPayload:
         issued = await service.change_password(
             settings=info.context.settings,
-            user_id=_caller_id(info),
+            user_id=info.context.caller.subject_id,
             current_password=input.current_password,
             new_password=input.new_password,
             client=_client(info),
@@ -146,7 +140,7 @@ class Mutation:
     @returns_user_errors(UpdateProfilePayload)
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         user = await service.update_profile(
-            user_id=_caller_id(info),
+            user_id=info.context.caller.subject_id,
             **_given(
                 display_name=input.display_name,
                 birth_date=input.birth_date,
@@ -159,7 +153,7 @@ class Mutation:
     @returns_user_errors(UpdateConsentsPayload)
     async def update_consents(self, info: Info, input: ConsentsInput) -> UpdateConsentsPayload:
         user = await service.update_consents(
-            user_id=_caller_id(info),
+            user_id=info.context.caller.subject_id,
             personalization=input.personalization,
             marketing=input.marketing,
         )

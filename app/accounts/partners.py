@@ -11,10 +11,11 @@ from datetime import timedelta
 
 from app.accounts.models import PartnerClient
 from app.accounts.tokens import issue_partner_token
+from app.catalog import service as catalog
+from app.catalog.errors import UnknownMerchant
 from app.core import clock
 from app.core.columns import fits_column
-from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput, NotFound
-from app.core.ids import decode_id
+from app.core.errors import DomainError, ErrorCode, InputErrors, InvalidInput, NotFound
 from app.core.pagination import Page, keyset_page
 from app.settings import Settings
 from app.throttling import service as throttling
@@ -40,11 +41,6 @@ _DUMMY_SECRET_HASH = hashlib.sha256(b"no such client").hexdigest()
 class InvalidScope(DomainError):
     code = ErrorCode.INVALID_SCOPE
     default_message = "Scopes are: " + ", ".join(SCOPES) + "."
-
-
-class UnknownMerchant(DomainError):
-    code = ErrorCode.UNKNOWN_MERCHANT
-    default_message = "No merchant has this id."
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +88,7 @@ def merchant_pk(global_id: str | None, *, field: list[str]) -> int | None:
     text = str(global_id).strip()
     if text.isdigit() and len(text) <= 18:
         return int(text)
-    try:
-        return decode_id(text, "Merchant")
-    except NotFound:
-        raise UnknownMerchant(field=field) from None
-
-
-async def _merchant_exists(merchant_id: int) -> bool:
-    from app.catalog.service import get_merchant
-
-    return await get_merchant(merchant_id) is not None
+    return catalog.merchant_pk(text, field=field)
 
 
 def clean_scopes(scopes: list[str], *, field: list[str]) -> list[str]:
@@ -124,20 +111,18 @@ async def create_partner_client(
     field_prefix: tuple[str, ...] = ("input",),
 ) -> IssuedCredentials:
     """A new partner client with these scopes, optionally acting only for one merchant."""
-    errors: list[DomainError] = []
+    problems = InputErrors()
     clean_name = " ".join(name.split())
     if not clean_name or len(clean_name) > MAX_NAME:
-        errors.append(
+        problems.add(
             InvalidInput(f"Between 1 and {MAX_NAME} characters.", field=[*field_prefix, "name"])
         )
-    try:
+    clean: list[str] = []
+    with problems.catch():
         clean = clean_scopes(scopes, field=[*field_prefix, "scopes"])
-    except DomainError as error:
-        errors.append(error)
-    if merchant_id is not None and not await _merchant_exists(merchant_id):
-        errors.append(UnknownMerchant(field=[*field_prefix, "merchantId"]))
-    if errors:
-        raise DomainErrors(errors)
+    if merchant_id is not None and await catalog.get_merchant(merchant_id) is None:
+        problems.add(UnknownMerchant(field=[*field_prefix, "merchantId"]))
+    problems.raise_any()
     secret, secret_hash = _new_secret()
     now = clock.now()
     client = await PartnerClient.create(

@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.accounts.devices import Device, issue_device_token, read_device_token
@@ -24,8 +26,8 @@ from app.core import clock
 from app.core.columns import fits_column
 from app.core.errors import (
     DomainError,
-    DomainErrors,
     ErrorCode,
+    InputErrors,
     InvalidInput,
     NotFound,
     RateLimited,
@@ -246,28 +248,82 @@ def new_referral_code() -> str:
     return _random_code(REFERRAL_CODE_LENGTH)
 
 
+async def has_users() -> bool:
+    """Whether any account exists (deleted ones included)."""
+    return await User.exists()
+
+
 async def get_active_user(user_id: int) -> User | None:
     return await User.get_or_none(id=user_id, deleted_at=None)
+
+
+def _active_customers() -> QuerySet[User]:
+    return User.filter(deleted_at=None, role=Role.CUSTOMER)
+
+
+def _lookup_form(column: str, value: str) -> str | None:
+    """How a member code (upper case) or an email (`normalize_email`) is stored; None
+    when it is longer than any stored one, so names nobody."""
+    form = value.strip().upper() if column == "member_code" else normalize_email(value)
+    return form if fits_column(User, column, form) else None
 
 
 async def find_customer(
     *, member_code: str | None = None, email: str | None = None, customer_id: int | None = None
 ) -> User | None:
     """The active customer named by exactly one of member code, email or id."""
-    query = User.filter(deleted_at=None, role=Role.CUSTOMER)
+    query = _active_customers()
     if member_code is not None:
-        code = member_code.strip().upper()
-        if not fits_column(User, "member_code", code):
-            return None
-        return await query.get_or_none(member_code=code)
+        code = _lookup_form("member_code", member_code)
+        return None if code is None else await query.get_or_none(member_code=code)
     if email is not None:
-        address = normalize_email(email)
-        if not fits_column(User, "email", address):
-            return None
-        return await query.get_or_none(email=address)
+        address = _lookup_form("email", email)
+        return None if address is None else await query.get_or_none(email=address)
     if customer_id is not None:
         return await query.get_or_none(id=customer_id)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class FoundCustomers:
+    """The ids of the active customers `find_customers` found, by the reference as it was
+    given; a reference that names nobody is not in it."""
+
+    by_member_code: dict[str, int]
+    by_email: dict[str, int]
+    ids: frozenset[int]
+
+
+async def find_customers(
+    *, member_codes: Iterable[str] = (), emails: Iterable[str] = (), ids: Iterable[int] = ()
+) -> FoundCustomers:
+    """The batch form of `find_customer`, with its rules (member codes in any case, emails
+    in any spelling `normalize_email` folds, only active customers): one query for each
+    kind of reference given, however many references."""
+    given: dict[str, dict[Any, Any]] = {
+        "member_code": {code: _lookup_form("member_code", code) for code in member_codes},
+        "email": {address: _lookup_form("email", address) for address in emails},
+        "id": {pk: pk for pk in ids},
+    }
+    found: dict[str, dict[Any, int]] = {column: {} for column in given}
+    for column, forms in given.items():
+        wanted = {form for form in forms.values() if form is not None}
+        if not wanted:
+            continue
+        query = _active_customers().filter(**{f"{column}__in": sorted(wanted)})
+        for user_id, matched in await query.values_list("id", column):
+            found[column][matched] = user_id
+    by_kind = {
+        column: {
+            value: found[column][form] for value, form in forms.items() if form in found[column]
+        }
+        for column, forms in given.items()
+    }
+    return FoundCustomers(
+        by_member_code=by_kind["member_code"],
+        by_email=by_kind["email"],
+        ids=frozenset(by_kind["id"]),
+    )
 
 
 async def invited_counts(user_ids: list[int]) -> dict[int, int]:
@@ -412,32 +468,25 @@ async def sign_up(
     """A new customer, signed in at once. Every input problem is reported together."""
     from app.program.service import get_program
 
-    errors: list[DomainError] = []
+    problems = InputErrors()
     fields: dict[str, Any] = {}
-
-    def attempt(name: str, check: Any) -> None:
-        try:
-            fields[name] = check()
-        except DomainError as error:
-            errors.append(error)
-
-    attempt("email", lambda: clean_email(email, field=["input", "email"]))
-    attempt(
-        "display_name", lambda: clean_display_name(display_name, field=["input", "displayName"])
-    )
-    attempt("birth_date", lambda: clean_birth_date(birth_date, field=["input", "birthDate"]))
-    attempt("locale", lambda: clean_locale(locale, field=["input", "locale"]))
-    attempt(
-        "password",
-        lambda: check_password(
+    with problems.catch():
+        fields["email"] = clean_email(email, field=["input", "email"])
+    with problems.catch():
+        fields["display_name"] = clean_display_name(display_name, field=["input", "displayName"])
+    with problems.catch():
+        fields["birth_date"] = clean_birth_date(birth_date, field=["input", "birthDate"])
+    with problems.catch():
+        fields["locale"] = clean_locale(locale, field=["input", "locale"])
+    with problems.catch():
+        check_password(
             password,
             field=["input", "password"],
             email=fields.get("email", email),
             display_name=fields.get("display_name", display_name),
-        ),
-    )
+        )
     if not accept_terms:
-        errors.append(TermsNotAccepted(field=["input", "acceptTerms"]))
+        problems.add(TermsNotAccepted(field=["input", "acceptTerms"]))
     referrer: User | None = None
     code = (referral_code or "").strip().upper()
     if code:
@@ -447,11 +496,10 @@ async def sign_up(
             else None
         )
         if referrer is None:
-            errors.append(UnknownReferralCode(field=["input", "referralCode"]))
+            problems.add(UnknownReferralCode(field=["input", "referralCode"]))
     if "email" in fields and await User.exists(email=fields["email"]):
-        errors.append(EmailTaken(field=["input", "email"]))
-    if errors:
-        raise DomainErrors(errors)
+        problems.add(EmailTaken(field=["input", "email"]))
+    problems.raise_any()
 
     program = await get_program()
     now = clock.now()
@@ -750,30 +798,23 @@ async def update_profile(
     user = await get_active_user(user_id)
     if user is None:
         raise NotFound("No such account.")
-    errors: list[DomainError] = []
+    problems = InputErrors()
     changed: list[str] = []
-    try:
-        if not isinstance(display_name, _Keep):
+    if not isinstance(display_name, _Keep):
+        with problems.catch():
             if display_name is None:
                 raise InvalidInput("The name must not be empty.", field=["input", "displayName"])
             user.display_name = clean_display_name(display_name, field=["input", "displayName"])
             changed.append("display_name")
-    except DomainError as error:
-        errors.append(error)
-    try:
-        if not isinstance(birth_date, _Keep):
+    if not isinstance(birth_date, _Keep):
+        with problems.catch():
             user.birth_date = clean_birth_date(birth_date, field=["input", "birthDate"])
             changed.append("birth_date")
-    except DomainError as error:
-        errors.append(error)
-    try:
-        if not isinstance(locale, _Keep):
+    if not isinstance(locale, _Keep):
+        with problems.catch():
             user.locale = clean_locale(locale, field=["input", "locale"])
             changed.append("locale")
-    except DomainError as error:
-        errors.append(error)
-    if errors:
-        raise DomainErrors(errors)
+    problems.raise_any()
     if changed:
         user.updated_at = clock.now()
         await user.save(update_fields=[*changed, "updated_at"])

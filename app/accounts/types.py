@@ -118,8 +118,7 @@ class ViewerFields:
         after: str | None = None,
     ) -> Connection[Device]:
         page = await service.list_live_sessions(user_id=root.id, first=first, after=after)
-        principal = info.context.principal
-        current = principal.session_id if principal else None
+        current = info.context.caller.session_id  # the viewer is signed in
         return Connection.of(page, [Device.of(r, current_session_id=current) for r in page.items])
 
 

@@ -11,8 +11,16 @@ from typing import Any
 
 from tqdm import tqdm
 
-from app.cashback import service
-from app.catalog.models import Channel
+from app.cashback.purchases import (
+    MAX_PURCHASES_PER_BATCH,
+    CustomerRef,
+    ItemInput,
+    PurchaseInput,
+    record_purchases,
+)
+from app.cashback.refunds import refund_purchase
+from app.cashback.rules import create_rule
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from app.core.money import Money
@@ -36,7 +44,7 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dic
     currency = program.currency_code
     now = clock.now()
     for name, percent, category, channels, minimum, cap, started, lasts in RULES:
-        await service.create_rule(
+        await create_rule(
             name=name,
             percent=Decimal(percent),
             terms=f"{percent} % back on {category.lower()}"
@@ -56,14 +64,14 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dic
     products_by_merchant: dict[int, list[Any]] = defaultdict(list)
     for product in state.get("products", []):
         products_by_merchant[product.merchant_id].append(product)
-    inputs: list[service.PurchaseInput] = []
+    inputs: list[PurchaseInput] = []
     for n, customer in enumerate(state.get("customers", [])):
         for k in range(rng.randint(*PURCHASES_PER_CUSTOMER)):
             store = rng.choice(stores)
             catalogue = products_by_merchant[store.merchant_id]
             chosen = rng.sample(catalogue, min(len(catalogue), rng.randint(1, 4)))
             items = [
-                service.ItemInput(
+                ItemInput(
                     sku=p.sku,
                     name=p.name,
                     category=p.category,
@@ -75,10 +83,10 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dic
             ]
             total = sum(i.unit_price_amount * i.quantity for i in items)
             inputs.append(
-                service.PurchaseInput(
+                PurchaseInput(
                     store_id=encode_id("Store", store.id),
                     external_id=f"demo-{n:03}-{k:03}",
-                    customer=service.CustomerRef(member_code=customer.member_code),
+                    customer=CustomerRef(member_code=customer.member_code),
                     total_amount=total,
                     total_currency=currency,
                     occurred_at=now
@@ -89,9 +97,9 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dic
     # Oldest first, as a store syncing its history would send them.
     inputs.sort(key=lambda p: p.occurred_at)
     recorded = []
-    for start in range(0, len(inputs), service.MAX_PURCHASES_PER_BATCH):
-        batch = inputs[start : start + service.MAX_PURCHASES_PER_BATCH]
-        for outcome in await service.record_purchases(batch, merchant_scope=None):
+    for start in range(0, len(inputs), MAX_PURCHASES_PER_BATCH):
+        batch = inputs[start : start + MAX_PURCHASES_PER_BATCH]
+        for outcome in await record_purchases(batch, merchant_scope=None):
             if outcome.purchase is not None:
                 recorded.append(outcome.purchase)
         progress.update(len(batch))
@@ -101,7 +109,7 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dic
         amount = Money.from_minor(purchase.total_minor, currency).times(share).amount
         if amount <= 0:
             continue
-        await service.refund_purchase(
+        await refund_purchase(
             store_id=encode_id("Store", purchase.store_id),
             external_id=purchase.external_id,
             amount=amount,

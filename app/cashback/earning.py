@@ -32,6 +32,8 @@ from fractions import Fraction
 from functools import lru_cache
 from math import floor
 
+from app.core.decimals import plain_decimal
+
 HUNDRED = Fraction(100)
 
 
@@ -194,11 +196,7 @@ def _rate(percent: Decimal, multiplier: Decimal = Decimal(1)) -> Fraction:
 
 @lru_cache(maxsize=4096)
 def _shown(percent: Decimal, multiplier: Decimal = Decimal(1)) -> Decimal:
-    return plain(percent * multiplier)
-
-
-def plain(value: Decimal) -> Decimal:
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+    return plain_decimal(percent * multiplier)
 
 
 def _matches(
@@ -219,7 +217,7 @@ def _matches(
 def _tier_label(label: str, tier: TierTerms) -> str:
     if tier.multiplier == 1:
         return label
-    return f"{label} ({tier.name} tier x{plain(tier.multiplier)})"
+    return f"{label} ({tier.name} tier x{plain_decimal(tier.multiplier)})"
 
 
 def _largest_remainder(exact: Sequence[Fraction], total: int) -> list[int]:

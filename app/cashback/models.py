@@ -7,7 +7,7 @@ from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 
 
 class PurchaseStatus(StrEnum):

@@ -4,7 +4,10 @@ from decimal import Decimal
 
 import strawberry
 
-from app.cashback import service
+from app.cashback.purchases import record_purchase, record_purchases
+from app.cashback.refunds import refund_purchase
+from app.cashback.rules import create_rule, end_rule
+from app.cashback.tiers import TierSpec, update_tiers
 from app.cashback.types import (
     CashbackRule,
     CreateCashbackRuleInput,
@@ -42,7 +45,7 @@ class Mutation:
     async def record_purchase(
         self, info: Info, input: RecordPurchaseInput
     ) -> RecordPurchasePayload:
-        row = await service.record_purchase(
+        row = await record_purchase(
             purchase=input.value(),
             merchant_scope=info.context.caller.merchant_id,
         )
@@ -56,7 +59,7 @@ class Mutation:
     async def record_purchases(
         self, info: Info, inputs: list[RecordPurchaseInput]
     ) -> RecordPurchasesPayload:
-        outcomes = await service.record_purchases(
+        outcomes = await record_purchases(
             [i.value() for i in inputs],
             merchant_scope=info.context.caller.merchant_id,
         )
@@ -77,7 +80,7 @@ class Mutation:
     async def refund_purchase(
         self, info: Info, input: RefundPurchaseInput
     ) -> RefundPurchasePayload:
-        row = await service.refund_purchase(
+        row = await refund_purchase(
             store_id=input.store_id,
             external_id=input.external_id,
             amount=input.amount.amount,
@@ -93,7 +96,7 @@ class Mutation:
     async def create_cashback_rule(
         self, input: CreateCashbackRuleInput
     ) -> CreateCashbackRulePayload:
-        row = await service.create_rule(
+        row = await create_rule(
             name=input.name,
             percent=input.percent,
             terms=input.terms,
@@ -112,7 +115,7 @@ class Mutation:
     )
     @returns_user_errors(EndCashbackRulePayload)
     async def end_cashback_rule(self, id: strawberry.ID) -> EndCashbackRulePayload:
-        return EndCashbackRulePayload(rule=CashbackRule.of(await service.end_rule(rule_id=id)))
+        return EndCashbackRulePayload(rule=CashbackRule.of(await end_rule(rule_id=id)))
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -120,9 +123,9 @@ class Mutation:
     )
     @returns_user_errors(UpdateTiersPayload)
     async def update_tiers(self, tiers: list[TierInput]) -> UpdateTiersPayload:
-        rows = await service.update_tiers(
+        rows = await update_tiers(
             tiers=[
-                service.TierSpec(
+                TierSpec(
                     code=t.code,
                     name=t.name,
                     multiplier=t.cashback_multiplier,

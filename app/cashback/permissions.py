@@ -7,7 +7,7 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
-from app.cashback.service import PARTNER_PURCHASE_SCOPES
+from app.cashback.history import PARTNER_PURCHASE_SCOPES
 from app.core.errors import Forbidden, Unauthenticated
 from app.graphql.context import Info
 

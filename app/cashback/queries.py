@@ -4,8 +4,11 @@ from decimal import Decimal
 
 import strawberry
 
-from app.cashback import service
+from app.cashback.history import purchase_by_external_id
 from app.cashback.permissions import CanPreviewCashback
+from app.cashback.preview import preview_cashback
+from app.cashback.rules import list_rules
+from app.cashback.tiers import list_tiers
 from app.cashback.types import (
     CashbackPreview,
     CashbackRule,
@@ -23,12 +26,12 @@ from app.graphql.scalars import MoneyInput
 class Query:
     @strawberry.field(description="The program's cashback rules in force or to come (public).")
     async def cashback_rules(self, include_ended: bool = False) -> list[CashbackRule]:
-        rows = await service.list_rules(include_ended=include_ended)
+        rows = await list_rules(include_ended=include_ended)
         return [CashbackRule.of(row) for row in rows]
 
     @strawberry.field(description="The program's tiers, by the spend that reaches them (public).")
     async def tiers(self) -> list[Tier]:
-        return [Tier.of(tier) for tier in await service.list_tiers()]
+        return [Tier.of(tier) for tier in await list_tiers()]
 
     @strawberry.field(
         permission_classes=[HasScope("purchases:read")],
@@ -37,7 +40,7 @@ class Query:
     async def purchase(
         self, info: Info, store_id: strawberry.ID, external_id: str
     ) -> Purchase | None:
-        row = await service.purchase_by_external_id(
+        row = await purchase_by_external_id(
             store_id=store_id,
             external_id=external_id,
             merchant_scope=info.context.caller.merchant_id,
@@ -57,7 +60,7 @@ class Query:
         customer: CustomerRefInput | None = None,
         items: list[PurchaseItemInput] | None = None,
     ) -> CashbackPreview:
-        preview = await service.preview_cashback(
+        preview = await preview_cashback(
             caller=info.context.caller,
             store_id=store_id,
             total_amount=Decimal(total.amount),

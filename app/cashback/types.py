@@ -1,5 +1,5 @@
-"""Strawberry types of earning: purchases, rules, tiers, the activity of a wallet and the
-viewer's fields (tier, purchases, activity)."""
+"""Strawberry types of earning: purchases, rules, tiers, the activity of a wallet, the
+viewer's fields (tier, purchases, activity) and the catalogue product's (cashbackPercent)."""
 
 from __future__ import annotations
 
@@ -12,24 +12,25 @@ from typing import Any
 import strawberry
 from strawberry.types.arguments import InputContext
 
-from app.accounts.models import User
-from app.cashback import loaders, service
+from app import ledger
+from app.cashback import history, purchases, rules, tiers
 from app.cashback.earning import REASON_MESSAGES, NoCashbackReason, Part
 from app.cashback.models import CashbackRule as RuleRow
 from app.cashback.models import Purchase as PurchaseRow
 from app.cashback.models import PurchaseStatus as PurchaseStatusValue
-from app.catalog import loaders as catalog_loaders
-from app.catalog.service import plain_percent
-from app.catalog.types import Channel, Merchant, Store
+from app.cashback.preview import Preview
+from app.catalog import service as catalog
+from app.catalog.types import Channel, Merchant, ProductRoot, Store
 from app.core import clock
+from app.core.decimals import plain_decimal
 from app.core.ids import encode_id
 from app.core.pagination import Page
 from app.graphql.context import Context, Info
 from app.graphql.errors import UserError
 from app.graphql.node import Node, node_fetcher
+from app.graphql.parents import ViewerRoot
 from app.graphql.permissions import IsCustomer
 from app.graphql.scalars import Connection, Money, MoneyInput
-from app.ledger import Entry
 
 PurchaseStatus = strawberry.enum(PurchaseStatusValue, name="PurchaseStatus")
 NoCashbackReasonEnum = strawberry.enum(
@@ -88,7 +89,7 @@ class CashbackPart:
 
 
 def _parts(data: object, currency: str) -> list[CashbackPart]:
-    return [CashbackPart.of(p, currency) for p in service.explanation_parts(data)]
+    return [CashbackPart.of(p, currency) for p in history.explanation_parts(data)]
 
 
 @strawberry.type
@@ -134,7 +135,7 @@ class Purchase(Node):
             refunded=Money.from_minor(row.refunded_minor, currency),
             cashback=Money.from_minor(row.cashback_minor - row.cashback_reversed_minor, currency),
             cashback_earned=Money.from_minor(row.cashback_minor, currency),
-            cashback_status=CashbackStatus(service.cashback_status(row, clock.now())),
+            cashback_status=CashbackStatus(history.cashback_status(row, clock.now())),
             cashback_available_at=row.cashback_available_at,
             cashback_expires_at=row.cashback_expires_at,
             pk=row.id,
@@ -158,13 +159,13 @@ class Purchase(Node):
 
     @strawberry.field
     async def store(self, info: Info) -> Store:
-        row = await info.context.loader(catalog_loaders.stores_by_id).load(self.store_pk)
+        row = await info.context.loader(catalog.stores_by_ids).load(self.store_pk)
         assert row is not None
         return Store.of(row)
 
     @strawberry.field
     async def items(self, info: Info) -> list[PurchaseItem]:
-        rows = await info.context.loader(loaders.items_by_purchase_id).load(self.pk)
+        rows = await info.context.loader(history.items_of_purchases).load(self.pk)
         return [
             PurchaseItem(
                 sku=row.sku,
@@ -196,9 +197,9 @@ class CashbackRule(Node):
         return cls(
             id=strawberry.ID(encode_id("CashbackRule", row.id)),
             name=row.name,
-            percent=plain_percent(row.percent),
+            percent=plain_decimal(row.percent),
             category=row.category,
-            channels=service.rule_channels(row),
+            channels=rules.rule_channels(row),
             minimum_spend=(
                 None
                 if row.minimum_spend_minor is None
@@ -219,7 +220,7 @@ class CashbackRule(Node):
     async def merchant(self, info: Info) -> Merchant | None:
         if self.merchant_pk is None:
             return None
-        row = await info.context.loader(catalog_loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(catalog.merchants_by_ids).load(self.merchant_pk)
         return Merchant.of(row) if row else None
 
 
@@ -231,7 +232,7 @@ class Tier:
     minimum_spend: Money
 
     @classmethod
-    def of(cls, tier: service.TierInfo) -> Tier:
+    def of(cls, tier: tiers.TierInfo) -> Tier:
         return cls(
             code=tier.code,
             name=tier.name,
@@ -250,7 +251,7 @@ class CustomerTier:
     spend_to_next_tier: Money | None
 
     @classmethod
-    def of(cls, value: service.CustomerTier) -> CustomerTier:
+    def of(cls, value: tiers.CustomerTier) -> CustomerTier:
         return cls(
             code=value.tier.code,
             name=value.tier.name,
@@ -274,7 +275,7 @@ class CashbackPreview:
     expires_at: datetime | None
 
     @classmethod
-    def of(cls, preview: service.Preview) -> CashbackPreview:
+    def of(cls, preview: Preview) -> CashbackPreview:
         earned, currency = preview.earning, preview.currency
         return cls(
             cashback=Money.from_minor(earned.amount_minor, currency),
@@ -303,7 +304,7 @@ class ActivityEntry:
     customer_pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, entry: Entry, customer_id: int) -> ActivityEntry:
+    def of(cls, entry: ledger.Entry, customer_id: int) -> ActivityEntry:
         details = entry.details or {}
         return cls(
             id=strawberry.ID(encode_id("ActivityEntry", entry.id)),
@@ -316,7 +317,9 @@ class ActivityEntry:
             description=entry.description,
             explanation=_parts(details.get("explanation"), entry.currency),
             merchant_pk=entry.merchant_id,
-            purchase_pk=(entry.source_id if entry.source_type == service.SOURCE_PURCHASE else None),
+            purchase_pk=(
+                entry.source_id if entry.source_type == purchases.SOURCE_PURCHASE else None
+            ),
             customer_pk=customer_id,
         )
 
@@ -324,14 +327,14 @@ class ActivityEntry:
     async def merchant(self, info: Info) -> Merchant | None:
         if self.merchant_pk is None:
             return None
-        row = await info.context.loader(catalog_loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(catalog.merchants_by_ids).load(self.merchant_pk)
         return Merchant.of(row) if row else None
 
     @strawberry.field(description="The purchase this entry is about, if any.")
     async def purchase(self, info: Info) -> Purchase | None:
         if self.purchase_pk is None:
             return None
-        row = await info.context.loader(loaders.purchase_of_customer).load(
+        row = await info.context.loader(history.purchases_of_customer).load(
             (self.customer_pk, self.purchase_pk)
         )
         return Purchase.of(row) if row else None
@@ -346,8 +349,8 @@ class CustomerRefInput:
     email: str | None = None
     customer_id: strawberry.ID | None = None
 
-    def value(self) -> service.CustomerRef:
-        return service.CustomerRef(
+    def value(self) -> purchases.CustomerRef:
+        return purchases.CustomerRef(
             member_code=self.member_code, email=self.email, customer_id=self.customer_id
         )
 
@@ -360,8 +363,8 @@ class PurchaseItemInput:
     quantity: int
     unit_price: MoneyInput
 
-    def value(self) -> service.ItemInput:
-        return service.ItemInput(
+    def value(self) -> purchases.ItemInput:
+        return purchases.ItemInput(
             sku=self.sku,
             name=self.name,
             category=self.category,
@@ -381,8 +384,8 @@ class RecordPurchaseInput:
     items: list[PurchaseItemInput] | None = None
     credits_used: MoneyInput | None = None
 
-    def value(self) -> service.PurchaseInput:
-        return service.PurchaseInput(
+    def value(self) -> purchases.PurchaseInput:
+        return purchases.PurchaseInput(
             store_id=self.store_id,
             external_id=self.external_id,
             customer=self.customer.value(),
@@ -512,14 +515,14 @@ class UpdateTiersPayload:
 @strawberry.type
 class ViewerFields:
     @strawberry.field(permission_classes=[IsCustomer], description="The customer's tier.")
-    async def tier(self, root: strawberry.Parent[User]) -> CustomerTier:
-        return CustomerTier.of(await service.customer_tier(customer_id=root.id))
+    async def tier(self, root: strawberry.Parent[ViewerRoot]) -> CustomerTier:
+        return CustomerTier.of(await tiers.customer_tier(customer_id=root.id))
 
     @strawberry.field(permission_classes=[IsCustomer], description="Purchases, newest first.")
     async def purchases(
-        self, root: strawberry.Parent[User], first: int, after: str | None = None
+        self, root: strawberry.Parent[ViewerRoot], first: int, after: str | None = None
     ) -> Connection[Purchase]:
-        page: Page[PurchaseRow] = await service.list_purchases(
+        page: Page[PurchaseRow] = await history.list_purchases(
             customer_id=root.id, first=first, after=after
         )
         return Connection.of(page, [Purchase.of(row) for row in page.items])
@@ -528,10 +531,27 @@ class ViewerFields:
         permission_classes=[IsCustomer], description="The wallet's history, newest first."
     )
     async def activity(
-        self, root: strawberry.Parent[User], first: int, after: str | None = None
+        self, root: strawberry.Parent[ViewerRoot], first: int, after: str | None = None
     ) -> Connection[ActivityEntry]:
-        page = await service.activity(customer_id=root.id, first=first, after=after)
+        page = await ledger.list_entries(customer_id=root.id, first=first, after=after)
         return Connection.of(page, [ActivityEntry.of(entry, root.id) for entry in page.items])
+
+
+# --- the catalogue product's fields -----------------------------------------------------
+
+
+@strawberry.type
+class ProductFields:
+    """Joined into the catalogue's `Product` (see app/catalog/product_type.py)."""
+
+    @strawberry.field(
+        description="The best percent this product earns today, before the tier multiplier "
+        "and offers (the merchant's percent or a program rule for its category)."
+    )
+    async def cashback_percent(self, root: strawberry.Parent[ProductRoot], info: Info) -> Decimal:
+        return await info.context.loader(rules.best_catalogue_percents).load(
+            (root.merchant_pk, root.category, root.price_minor)
+        )
 
 
 # --- who may see what, by id -------------------------------------------------------
@@ -539,13 +559,13 @@ class ViewerFields:
 
 @node_fetcher("Purchase")
 async def fetch_purchase(context: Context, pk: int) -> Purchase | None:
-    row = await service.get_purchase(pk)
-    if row is None or not service.may_see_purchase(context.principal, row):
+    row = await history.get_purchase(pk)
+    if row is None or not history.may_see_purchase(context.principal, row):
         return None
     return Purchase.of(row)
 
 
 @node_fetcher("CashbackRule")
 async def fetch_rule(context: Context, pk: int) -> CashbackRule | None:
-    row = await service.get_rule(pk)
+    row = await rules.get_rule(pk)
     return CashbackRule.of(row) if row else None

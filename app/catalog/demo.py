@@ -10,7 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from app.catalog import service
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.program.service import get_program
 
 STEP = 20

@@ -1,26 +1,16 @@
-"""Batch functions for per-request DataLoaders: `info.context.loader(merchants_by_id).load(id)`."""
+"""Batch functions for per-request DataLoaders that are more than a service function
+(merchants, stores and a merchant's stores load with `service.merchants_by_ids`,
+`stores_by_ids` and `stores_of_merchants` themselves)."""
 
 from __future__ import annotations
 
 from app.catalog import service
-from app.catalog.models import Merchant, Product, Store
+from app.catalog.models import Product
 from app.core.errors import DomainError
 from app.core.pagination import Page
 
 # (merchant id, first, after, category): one merchant's page of products.
 ProductsKey = tuple[int, int, str | None, str | None]
-
-
-async def merchants_by_id(ids: list[int]) -> list[Merchant | None]:
-    return await service.merchants_by_ids(ids)
-
-
-async def stores_by_id(ids: list[int]) -> list[Store | None]:
-    return await service.stores_by_ids(ids)
-
-
-async def stores_by_merchant_id(merchant_ids: list[int]) -> list[list[Store]]:
-    return await service.stores_of_merchants(merchant_ids)
 
 
 async def product_pages(keys: list[ProductsKey]) -> list[Page[Product] | DomainError]:

@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-from enum import StrEnum
-
 from tortoise import fields
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
-
-class Channel(StrEnum):
-    ONLINE = "ONLINE"
-    IN_STORE = "IN_STORE"
+from app.catalog.values import Channel
 
 
 class Merchant(Model):

@@ -3,29 +3,20 @@ from __future__ import annotations
 import strawberry
 
 from app.catalog import service
-from app.catalog.models import Channel as ChannelValue
+from app.catalog.product_type import Product
 from app.catalog.types import (
     CreateMerchantInput,
     CreateMerchantPayload,
     CreateStoreInput,
     CreateStorePayload,
     Merchant,
-    Product,
     ProductInput,
     Store,
     UpsertProductsPayload,
 )
-from app.core.errors import NotFound
-from app.core.ids import decode_id
+from app.catalog.values import Channel as ChannelValue
 from app.graphql.errors import returns_user_errors
 from app.graphql.permissions import IsAdmin
-
-
-def _merchant_pk(merchant_id: str, *field: str) -> int:
-    try:
-        return decode_id(merchant_id, "Merchant")
-    except NotFound:
-        raise service.UnknownMerchant(field=list(field)) from None
 
 
 @strawberry.type
@@ -42,7 +33,7 @@ class Mutation:
     @returns_user_errors(CreateStorePayload)
     async def create_store(self, input: CreateStoreInput) -> CreateStorePayload:
         row = await service.create_store(
-            merchant_id=_merchant_pk(input.merchant_id, "input", "merchantId"),
+            merchant_id=service.merchant_pk(input.merchant_id, field=["input", "merchantId"]),
             name=input.name,
             channel=ChannelValue(input.channel),
         )
@@ -57,7 +48,7 @@ class Mutation:
         self, merchant_id: strawberry.ID, products: list[ProductInput]
     ) -> UpsertProductsPayload:
         rows = await service.upsert_products(
-            merchant_id=_merchant_pk(merchant_id, "merchantId"),
+            merchant_id=service.merchant_pk(merchant_id, field=["merchantId"]),
             products=[
                 service.ProductData(
                     sku=p.sku,

@@ -9,10 +9,14 @@ from decimal import Decimal, InvalidOperation
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from app.catalog.models import Channel, Merchant, Product, Store
+from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
+from app.catalog.models import Merchant, Product, Store
+from app.catalog.values import Channel
 from app.core import clock
-from app.core.errors import DomainError, DomainErrors, ErrorCode, InvalidInput
-from app.core.money import Money
+from app.core.decimals import plain_decimal
+from app.core.errors import InputErrors, InvalidInput, NotFound, TooManyItems
+from app.core.ids import decode_id
+from app.core.money import parse_money
 from app.core.pagination import (
     Page,
     decode_cursor,
@@ -30,21 +34,6 @@ PERCENT_PLACES = 4
 # Rows per INSERT statement when upserting products (well under every driver's
 # parameter limit: 9 parameters a row).
 UPSERT_CHUNK = 500
-
-
-class UnknownMerchant(DomainError):
-    code = ErrorCode.UNKNOWN_MERCHANT
-    default_message = "No merchant has this id."
-
-
-class UnknownStore(DomainError):
-    code = ErrorCode.UNKNOWN_STORE
-    default_message = "No store has this id."
-
-
-class TooManyItems(DomainError):
-    code = ErrorCode.TOO_MANY_ITEMS
-    default_message = "Too many items in one request."
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +58,6 @@ class ProductData:
     image_url: str | None = None
 
 
-def plain_percent(value: Decimal) -> Decimal:
-    """5.5000 -> 5.5, 5.0000 -> 5: the same text on every database."""
-    value = Decimal(value)
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
-
-
 def parse_percent(value: Decimal | str, *, field: Sequence[str]) -> Decimal:
     """A client's percent: between 0 and 100 with at most 4 decimals."""
     try:
@@ -86,7 +69,7 @@ def parse_percent(value: Decimal | str, *, field: Sequence[str]) -> Decimal:
     exponent = percent.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -PERCENT_PLACES:
         raise InvalidInput("The percent has at most 4 decimals.", field=field)
-    return plain_percent(percent)
+    return plain_decimal(percent)
 
 
 def clean_text(value: str | None, *, field: Sequence[str], max_length: int) -> str:
@@ -118,25 +101,38 @@ def normalize_category(value: str | None) -> str | None:
 # --- merchants and stores -------------------------------------------------------------
 
 
+def merchant_pk(merchant_id: str, *, field: Sequence[str]) -> int:
+    """The primary key behind a merchant's opaque id; UnknownMerchant at `field` for
+    any other id."""
+    try:
+        return decode_id(merchant_id, "Merchant")
+    except NotFound:
+        raise UnknownMerchant(field=field) from None
+
+
+def store_pk(store_id: str, *, field: Sequence[str]) -> int:
+    """The primary key behind a store's opaque id; UnknownStore at `field` for any
+    other id."""
+    try:
+        return decode_id(store_id, "Store")
+    except NotFound:
+        raise UnknownStore(field=field) from None
+
+
 async def create_merchant(
     *, name: str, logo_url: str | None, cashback_percent: Decimal
 ) -> Merchant:
-    errors: list[DomainError] = []
+    problems = InputErrors()
     clean: dict[str, object] = {}
-    for key, check in (
-        ("name", lambda: clean_text(name, field=["input", "name"], max_length=120)),
-        ("logo_url", lambda: clean_url(logo_url, field=["input", "logoUrl"])),
-        (
-            "cashback_percent",
-            lambda: parse_percent(cashback_percent, field=["input", "cashbackPercent"]),
-        ),
-    ):
-        try:
-            clean[key] = check()
-        except DomainError as error:
-            errors.append(error)
-    if errors:
-        raise DomainErrors(errors)
+    with problems.catch():
+        clean["name"] = clean_text(name, field=["input", "name"], max_length=120)
+    with problems.catch():
+        clean["logo_url"] = clean_url(logo_url, field=["input", "logoUrl"])
+    with problems.catch():
+        clean["cashback_percent"] = parse_percent(
+            cashback_percent, field=["input", "cashbackPercent"]
+        )
+    problems.raise_any()
     return await Merchant.create(**clean, created_at=clock.now())
 
 
@@ -258,25 +254,42 @@ async def store_infos(store_ids: Iterable[int]) -> dict[int, StoreInfo]:
     }
 
 
-async def store_info(store_id: int) -> StoreInfo:
-    """The store, or UnknownStore."""
-    found = (await store_infos([store_id])).get(store_id)
-    if found is None:
-        raise UnknownStore()
-    return found
+def check_store_scope(
+    store: StoreInfo, merchant_scope: int | None, *, field: Sequence[str]
+) -> StoreInfo:
+    """The store, if a partner bound to the merchant `merchant_scope` (None: to no
+    merchant) may act on it; StoreNotAllowed at `field` if it is another merchant's."""
+    if merchant_scope is not None and store.merchant_id != merchant_scope:
+        raise StoreNotAllowed(field=field)
+    return store
+
+
+async def store_in_scope(
+    store_id: str, merchant_scope: int | None, *, field: Sequence[str] = ("input", "storeId")
+) -> StoreInfo:
+    """The store with this opaque id, for a partner bound to `merchant_scope` (see
+    `check_store_scope`); UnknownStore or StoreNotAllowed at `field`."""
+    pk = store_pk(store_id, field=field)
+    store = (await store_infos([pk])).get(pk)
+    if store is None:
+        raise UnknownStore(field=field)
+    return check_store_scope(store, merchant_scope, field=field)
 
 
 async def merchants_by_ids(ids: Sequence[int]) -> list[Merchant | None]:
+    """Merchants by id, None for an unknown one (a DataLoader's batch function)."""
     rows = {m.id: m for m in await Merchant.filter(id__in=set(ids))}
     return [rows.get(i) for i in ids]
 
 
 async def stores_by_ids(ids: Sequence[int]) -> list[Store | None]:
+    """Stores by id, None for an unknown one (a DataLoader's batch function)."""
     rows = {s.id: s for s in await Store.filter(id__in=set(ids))}
     return [rows.get(i) for i in ids]
 
 
 async def stores_of_merchants(merchant_ids: Sequence[int]) -> list[list[Store]]:
+    """Each merchant's stores, by id (a DataLoader's batch function)."""
     found: dict[int, list[Store]] = {i: [] for i in merchant_ids}
     for store in await Store.filter(merchant_id__in=set(merchant_ids)).order_by("id"):
         found[store.merchant_id].append(store)
@@ -311,44 +324,36 @@ def _validate_products(products: Sequence[ProductData], currency: str) -> list[d
         raise TooManyItems(
             f"At most {MAX_PRODUCTS_PER_REQUEST} products per request.", field=["products"]
         )
-    errors: list[DomainError] = []
+    problems = InputErrors()
     seen: set[str] = set()
     clean: list[dict[str, object]] = []
     for i, product in enumerate(products):
         path = ["products", str(i)]
         row: dict[str, object] = {}
-        try:
+        with problems.catch():
             sku = clean_text(product.sku, field=[*path, "sku"], max_length=64)
             if sku in seen:
                 raise InvalidInput("This sku appears twice in the request.", field=[*path, "sku"])
             seen.add(sku)
             row["sku"] = sku
-        except DomainError as error:
-            errors.append(error)
         for key, max_length in (("name", 200), ("category", 80)):
-            try:
+            with problems.catch():
                 row[key] = " ".join(
                     clean_text(
                         getattr(product, key), field=[*path, key], max_length=max_length
                     ).split()
                 )
-            except DomainError as error:
-                errors.append(error)
-        try:
+        with problems.catch():
             row["image_url"] = clean_url(product.image_url, field=[*path, "imageUrl"])
-        except DomainError as error:
-            errors.append(error)
-        try:
-            if product.price_currency != currency:
-                raise DomainError(
-                    "Prices are in the program's currency.", code=ErrorCode.CURRENCY_MISMATCH
-                )
-            row["price_minor"] = Money.parse(product.price_amount, currency).minor
-        except DomainError as error:
-            errors.append(error.at(*path, "price"))
+        with problems.catch():
+            row["price_minor"] = parse_money(
+                product.price_amount,
+                product.price_currency,
+                program_currency=currency,
+                field=[*path, "price"],
+            ).minor
         clean.append(row)
-    if errors:
-        raise DomainErrors(errors)
+    problems.raise_any()
     return clean
 
 

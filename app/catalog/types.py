@@ -1,25 +1,35 @@
 """Strawberry types of the catalogue. Other features show merchants and stores with these
-types (and the loaders in app/catalog/loaders.py)."""
+types (and the loaders in app/catalog/loaders.py).
+
+`Product` joins the catalogue's own `ProductFields` with other features' (cashback adds
+`cashbackPercent`) in app/catalog/product_type.py, and is named here lazily: those
+features' types import this module."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Protocol, Self
 
 import strawberry
 
 from app.catalog import loaders, service
-from app.catalog.models import Channel as ChannelValue
 from app.catalog.models import Merchant as MerchantRow
 from app.catalog.models import Product as ProductRow
 from app.catalog.models import Store as StoreRow
+from app.catalog.values import Channel as ChannelValue
+from app.core.decimals import plain_decimal
 from app.core.ids import encode_id
 from app.graphql.context import Context, Info
 from app.graphql.errors import UserError
 from app.graphql.node import Node, node_fetcher
 from app.graphql.scalars import Connection, Money, MoneyInput
 
+if TYPE_CHECKING:
+    from app.catalog.product_type import Product
+
 Channel = strawberry.enum(ChannelValue, name="Channel", description="Where a purchase happens.")
+ProductType = Annotated["Product", strawberry.lazy("app.catalog.product_type")]
 
 
 @strawberry.type(description="A brand in the program.")
@@ -38,20 +48,22 @@ class Merchant(Node):
             id=strawberry.ID(encode_id("Merchant", row.id)),
             name=row.name,
             logo_url=row.logo_url,
-            cashback_percent=service.plain_percent(row.cashback_percent),
+            cashback_percent=plain_decimal(row.cashback_percent),
             created_at=row.created_at,
             pk=row.id,
         )
 
     @strawberry.field(description="The merchant's stores, online and in store.")
     async def stores(self, info: Info) -> list[Store]:
-        rows = await info.context.loader(loaders.stores_by_merchant_id).load(self.pk)
+        rows = await info.context.loader(service.stores_of_merchants).load(self.pk)
         return [Store.of(row) for row in rows]
 
     @strawberry.field(description="The merchant's products, optionally of one category.")
     async def products(
         self, info: Info, first: int = 20, after: str | None = None, category: str | None = None
-    ) -> Connection[Product]:
+    ) -> Connection[ProductType]:
+        from app.catalog.product_type import Product  # see the module's docstring
+
         page = await info.context.loader(loaders.product_pages).load(
             (self.pk, first, after, category)
         )
@@ -75,13 +87,26 @@ class Store(Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> Merchant:
-        row = await info.context.loader(loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(service.merchants_by_ids).load(self.merchant_pk)
         assert row is not None
         return Merchant.of(row)
 
 
-@strawberry.type(description="A merchant's product.")
-class Product(Node):
+class ProductRoot(Protocol):
+    """A product as other features' `ProductFields` see it."""
+
+    @property
+    def merchant_pk(self) -> int: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def price_minor(self) -> int: ...
+
+
+@strawberry.type
+class ProductFields(Node):
+    """The catalogue's own fields of `Product`."""
+
     sku: str
     name: str
     category: str
@@ -91,7 +116,9 @@ class Product(Node):
     price_minor: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: ProductRow) -> Product:
+    def of(cls, row: ProductRow) -> Self:
+        """Called on `Product` (the type joined from every feature's fields), as
+        `Product.of(row)`."""
         return cls(
             id=strawberry.ID(encode_id("Product", row.id)),
             sku=row.sku,
@@ -105,21 +132,9 @@ class Product(Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> Merchant:
-        row = await info.context.loader(loaders.merchants_by_id).load(self.merchant_pk)
+        row = await info.context.loader(service.merchants_by_ids).load(self.merchant_pk)
         assert row is not None
         return Merchant.of(row)
-
-    @strawberry.field(
-        description="The best percent this product earns today, before the tier multiplier "
-        "and offers (the merchant's percent or a program rule for its category)."
-    )
-    async def cashback_percent(self, info: Info) -> Decimal:
-        # The program's rules live with earning (app/cashback); imported here on use.
-        from app.cashback.loaders import best_catalogue_percent
-
-        return await info.context.loader(best_catalogue_percent).load(
-            (self.merchant_pk, self.category, self.price_minor)
-        )
 
 
 @strawberry.input
@@ -159,7 +174,7 @@ class CreateStorePayload:
 
 @strawberry.type
 class UpsertProductsPayload:
-    products: list[Product] | None = None
+    products: list[ProductType] | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -176,9 +191,3 @@ async def fetch_merchant(context: Context, pk: int) -> Merchant | None:
 async def fetch_store(context: Context, pk: int) -> Store | None:
     row = await service.get_store(pk)
     return Store.of(row) if row else None
-
-
-@node_fetcher("Product")
-async def fetch_product(context: Context, pk: int) -> Product | None:
-    row = await service.get_product(pk)
-    return Product.of(row) if row else None

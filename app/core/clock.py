@@ -12,6 +12,13 @@ def now() -> datetime:
     return datetime.now(UTC) + _offset
 
 
+def as_utc(value: datetime) -> datetime:
+    """A client's time (any offset, or none, read as UTC) as stored times are: in UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 def advance(delta: timedelta) -> None:
     """Move the clock forward (tests only)."""
     global _offset

@@ -143,6 +143,16 @@ class CurrencyMismatch(DomainError):
     default_message = "The amount is not in the program's currency."
 
 
+class TooManyItems(DomainError):
+    code = ErrorCode.TOO_MANY_ITEMS
+    default_message = "Too many items in one request."
+
+
+class IdempotencyKeyReused(DomainError):
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+    default_message = "This idempotency key was already used with other input."
+
+
 class AccessError(Exception):
     """A failure of authentication or permission: a top-level GraphQL error."""
 

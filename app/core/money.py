@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
-from app.core.errors import CurrencyMismatch, InvalidAmount
+from app.core.errors import CurrencyMismatch, DomainError, InvalidAmount
 
 # ISO 4217 minor units of the currencies a program may use.
 MINOR_UNITS: dict[str, int] = {
@@ -131,3 +132,16 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+def parse_money(
+    amount: Decimal | str | int, currency: str, *, program_currency: str, field: Sequence[str]
+) -> Money:
+    """A client's amount, which must be in the program's currency (CurrencyMismatch) and a
+    valid amount of it (see `Money.parse`); the error names the input `field`."""
+    try:
+        if currency != program_currency:
+            raise CurrencyMismatch(f"Amounts are in the program's currency, {program_currency}.")
+        return Money.parse(amount, currency)
+    except DomainError as error:
+        raise error.at(*field) from None

@@ -9,14 +9,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.core import clock
+from app.core.decimals import plain_decimal
 from app.core.errors import (
-    CurrencyMismatch,
-    DomainError,
-    DomainErrors,
+    InputErrors,
     InvalidAmount,
     InvalidInput,
 )
-from app.core.money import Money, is_known_currency
+from app.core.money import Money, is_known_currency, parse_money
 from app.program.models import ProgramSettings, TermsVersion
 
 # The default maxima, in units of the program's currency.
@@ -62,7 +61,7 @@ async def get_program() -> Program:
         pending_days=row.pending_days,
         credit_validity_days=row.credit_validity_days,
         # The same text on every database: 0.5, not 0.5000.
-        max_redemption_share=_plain(Decimal(row.max_redemption_share)),
+        max_redemption_share=plain_decimal(row.max_redemption_share),
         minimum_redemption=Money.from_minor(row.minimum_redemption_minor, row.currency_code),
         terms_version=row.terms_version,
         max_purchase_total=_maximum(
@@ -99,23 +98,23 @@ async def update_program(
 ) -> Program:
     """Change the settings given; a change of the terms text becomes a new terms version."""
     await _settings_row()
-    errors: list[DomainError] = []
+    problems = InputErrors()
     async with in_transaction():
         row = await ProgramSettings.select_for_update().get(id=1)
         currency = row.currency_code
         if currency_code is not None:
             if not is_known_currency(currency_code):
-                errors.append(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
+                problems.add(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
             else:
                 currency = currency_code
         if pending_days is not None and not 0 <= pending_days <= 365:
-            errors.append(InvalidInput("Between 0 and 365 days.", field=["input", "pendingDays"]))
+            problems.add(InvalidInput("Between 0 and 365 days.", field=["input", "pendingDays"]))
         if credit_validity_days is not None and not 1 <= credit_validity_days <= 3650:
-            errors.append(
+            problems.add(
                 InvalidInput("Between 1 and 3650 days.", field=["input", "creditValidityDays"])
             )
         if max_redemption_share is not None and not _is_share(max_redemption_share):
-            errors.append(
+            problems.add(
                 InvalidInput(
                     "A share above 0 and at most 1, with at most 4 decimals.",
                     field=["input", "maxRedemptionShare"],
@@ -124,12 +123,13 @@ async def update_program(
         minimum_minor = row.minimum_redemption_minor
         if minimum_redemption is not None:
             amount, amount_currency = minimum_redemption
-            try:
-                if amount_currency != currency:
-                    raise CurrencyMismatch("Use the program's currency.")
-                minimum_minor = Money.parse(amount, currency).minor
-            except DomainError as error:
-                errors.append(error.at("input", "minimumRedemption"))
+            with problems.catch():
+                minimum_minor = parse_money(
+                    amount,
+                    amount_currency,
+                    program_currency=currency,
+                    field=["input", "minimumRedemption"],
+                ).minor
         maxima: dict[str, int] = {}
         for name, field, given in (
             ("max_purchase_total_minor", "maxPurchaseTotal", max_purchase_total),
@@ -137,14 +137,11 @@ async def update_program(
         ):
             if given is None:
                 continue
-            try:
-                maxima[name] = _positive_minor(given, currency)
-            except DomainError as error:
-                errors.append(error.at("input", field))
+            with problems.catch():
+                maxima[name] = _positive_minor(given, currency, field=["input", field])
         if terms is not None and not terms.strip():
-            errors.append(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
-        if errors:
-            raise DomainErrors(errors)
+            problems.add(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
+        problems.raise_any()
 
         row.currency_code = currency
         row.minimum_redemption_minor = minimum_minor
@@ -167,18 +164,12 @@ async def update_program(
     return await get_program()
 
 
-def _positive_minor(given: tuple[Decimal, str], currency: str) -> int:
+def _positive_minor(given: tuple[Decimal, str], currency: str, *, field: list[str]) -> int:
     amount, amount_currency = given
-    if amount_currency != currency:
-        raise CurrencyMismatch("Use the program's currency.")
-    minor = Money.parse(amount, currency).minor
+    minor = parse_money(amount, amount_currency, program_currency=currency, field=field).minor
     if minor <= 0:
-        raise InvalidAmount("A maximum is above zero.")
+        raise InvalidAmount("A maximum is above zero.", field=field)
     return minor
-
-
-def _plain(value: Decimal) -> Decimal:
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
 
 
 def _is_share(value: Decimal) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from tqdm import tqdm
 
 from app import ledger
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core.errors import DomainError
 from app.core.ids import encode_id
 from app.core.money import Money

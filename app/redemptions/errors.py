@@ -15,11 +15,6 @@ class AboveMaximum(DomainError):
     default_message = "Credits may pay only part of an order; the amount is above that share."
 
 
-class IdempotencyKeyReused(DomainError):
-    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
-    default_message = "This idempotency key was already used for a different redemption."
-
-
 class UnknownRedemption(DomainError):
     code = ErrorCode.NOT_FOUND
     default_message = "No redemption has this id."
@@ -43,8 +38,3 @@ class RedemptionNotOpen(DomainError):
 class RedemptionExpired(DomainError):
     code = ErrorCode.REDEMPTION_EXPIRED
     default_message = "This redemption has expired; its credits are available again."
-
-
-class StoreNotAllowed(DomainError):
-    code = ErrorCode.STORE_NOT_ALLOWED
-    default_message = "This store belongs to another merchant."

@@ -6,7 +6,7 @@ from tortoise import fields
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 
 
 class RedemptionStatus(StrEnum):

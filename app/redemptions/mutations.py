@@ -18,18 +18,6 @@ from app.redemptions.types import (
 )
 
 
-def _caller_id(info: Info) -> int:
-    principal = info.context.principal
-    assert principal is not None  # the permission class has checked it
-    return principal.subject_id
-
-
-def _merchant_scope(info: Info) -> int | None:
-    principal = info.context.principal
-    assert principal is not None
-    return principal.merchant_id
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -43,7 +31,7 @@ class Mutation:
         total = input.order_total
         row = await service.start_redemption(
             settings=info.context.settings,
-            customer_id=_caller_id(info),
+            customer_id=info.context.caller.subject_id,
             merchant_id=input.merchant_id,
             amount=input.amount.amount,
             currency=input.amount.currency_code,
@@ -59,7 +47,9 @@ class Mutation:
     )
     @returns_user_errors(CancelRedemptionPayload)
     async def cancel_redemption(self, info: Info, id: strawberry.ID) -> CancelRedemptionPayload:
-        row = await service.cancel_redemption(customer_id=_caller_id(info), redemption_id=id)
+        row = await service.cancel_redemption(
+            customer_id=info.context.caller.subject_id, redemption_id=id
+        )
         return CancelRedemptionPayload(redemption=Redemption.of(row))
 
     @strawberry.mutation(
@@ -73,13 +63,13 @@ class Mutation:
         total = input.order_total
         row = await service.capture_redemption(
             settings=info.context.settings,
-            merchant_scope=_merchant_scope(info),
+            merchant_scope=info.context.caller.merchant_id,
             store_id=input.store_id,
             code=input.code,
             redemption_id=input.redemption_id,
             order_reference=input.order_reference,
             order_total=(total.amount, total.currency_code) if total else None,
-            partner_client_id=_caller_id(info),
+            partner_client_id=info.context.caller.subject_id,
         )
         return CaptureRedemptionPayload(redemption=Redemption.of(row))
 
@@ -93,10 +83,10 @@ class Mutation:
     ) -> ReleaseRedemptionPayload:
         row = await service.release_redemption(
             settings=info.context.settings,
-            merchant_scope=_merchant_scope(info),
+            merchant_scope=info.context.caller.merchant_id,
             store_id=input.store_id,
             code=input.code,
             redemption_id=input.redemption_id,
-            partner_client_id=_caller_id(info),
+            partner_client_id=info.context.caller.subject_id,
         )
         return ReleaseRedemptionPayload(redemption=Redemption.of(row))

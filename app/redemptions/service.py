@@ -11,30 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import db, ledger
 from app.catalog import service as catalog
-from app.catalog.models import Channel
+from app.catalog.errors import UnknownMerchant
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.errors import (
-    CurrencyMismatch,
     DomainError,
-    DomainErrors,
+    IdempotencyKeyReused,
+    InputErrors,
     InvalidAmount,
     InvalidInput,
     NotFound,
     RateLimited,
 )
 from app.core.ids import decode_id
-from app.core.money import Money
+from app.core.money import Money, parse_money
 from app.core.pagination import Page, keyset_page
 from app.ledger import InsufficientBalance, ReservationClosed
 from app.program.service import Program, get_program
@@ -43,18 +43,14 @@ from app.redemptions.errors import (
     AboveMaximum,
     AlreadyCaptured,
     BelowMinimum,
-    IdempotencyKeyReused,
     InvalidCode,
     RedemptionExpired,
     RedemptionNotOpen,
-    StoreNotAllowed,
     UnknownRedemption,
 )
 from app.redemptions.models import Redemption, RedemptionStatus
 from app.settings import Settings
 from app.throttling import service as throttling
-
-T = TypeVar("T")
 
 VALIDITY = {Channel.IN_STORE: timedelta(minutes=10), Channel.ONLINE: timedelta(minutes=30)}
 MAX_KEY_LENGTH = 128
@@ -80,12 +76,6 @@ class Quote:
     maximum: Money
     minimum: Money
     available: Money
-
-
-async def _retrying(work: Callable[[], Awaitable[T]]) -> T:
-    """`work` (which owns its transaction) again after a deadlock or a serialization
-    failure; they never reach the client."""
-    return await db.retrying(work)
 
 
 async def _none() -> None:
@@ -151,14 +141,20 @@ async def quote(
 ) -> Quote:
     """How much of the balance may pay an order of `order_total` at the merchant."""
     program = await get_program()
-    errors: list[DomainError] = []
-    merchant_pk = _merchant_pk(merchant_id, field=["merchantId"], errors=errors)
-    total = _money(order_total, currency, program, field=["orderTotal"], errors=errors)
-    if errors:
-        raise errors[0]  # a query reports one top-level error
+    problems = InputErrors()
+    merchant_pk: int | None = None
+    total: Money | None = None
+    with problems.catch():
+        merchant_pk = catalog.merchant_pk(merchant_id, field=["merchantId"])
+    with problems.catch():
+        total = parse_money(
+            order_total, currency, program_currency=program.currency_code, field=["orderTotal"]
+        )
+    if problems:
+        raise problems.errors[0]  # a query reports one top-level error
     assert merchant_pk is not None and total is not None
     if await catalog.get_merchant(merchant_pk) is None:
-        raise catalog.UnknownMerchant(field=["merchantId"])
+        raise UnknownMerchant(field=["merchantId"])
     balance = await ledger.get_balance(customer_id=customer_id, currency=program.currency_code)
     available = Money.from_minor(balance.available, program.currency_code)
     cap = total.times(program.max_redemption_share)
@@ -186,31 +182,34 @@ async def start_redemption(
     """Reserve `amount` of the customer's available credits for a redemption at the
     merchant. The same idempotency key returns the redemption it made first."""
     channel = Channel(channel)
-    errors: list[DomainError] = []
+    problems = InputErrors()
     key = idempotency_key.strip()
     key_ok = 0 < len(key) <= MAX_KEY_LENGTH
     if not key_ok:
-        errors.append(
+        problems.add(
             InvalidInput(
                 f"The idempotency key needs 1 to {MAX_KEY_LENGTH} characters.",
                 field=["input", "idempotencyKey"],
             )
         )
-    merchant_pk = _merchant_pk(merchant_id, field=["input", "merchantId"], errors=errors)
+    merchant_pk: int | None = None
+    with problems.catch():
+        merchant_pk = catalog.merchant_pk(merchant_id, field=["input", "merchantId"])
     # The reads before the transaction do not depend on each other: one round trip's wait.
     program, existing, merchant = await asyncio.gather(
         get_program(),
         Redemption.get_or_none(customer_id=customer_id, idempotency_key=key) if key_ok else _none(),
         catalog.get_merchant(merchant_pk) if merchant_pk is not None else _none(),
     )
-    value = _money(amount, currency, program, field=["input", "amount"], errors=errors)
-    total = (
-        _money(*order_total, program, field=["input", "orderTotal"], errors=errors)
-        if order_total is not None
-        else None
-    )
-    if errors:
-        raise DomainErrors(errors)
+    value: Money | None = None
+    with problems.catch():
+        value = parse_money(
+            amount, currency, program_currency=program.currency_code, field=["input", "amount"]
+        )
+    total: Money | None = None
+    with problems.catch():
+        total = _order_total(order_total, program)
+    problems.raise_any()
     assert merchant_pk is not None and value is not None
 
     request = _Request(merchant_pk, value, total, channel)
@@ -218,33 +217,32 @@ async def start_redemption(
         return request.same_as(existing)
 
     if merchant is None:
-        errors.append(catalog.UnknownMerchant(field=["input", "merchantId"]))
+        problems.add(UnknownMerchant(field=["input", "merchantId"]))
     if value.minor <= 0:
-        errors.append(InvalidAmount("Redeem more than zero.", field=["input", "amount"]))
+        problems.add(InvalidAmount("Redeem more than zero.", field=["input", "amount"]))
     elif program.max_redemption_amount < value:
-        errors.append(
+        problems.add(
             InvalidAmount(
                 f"One redemption takes at most {program.max_redemption_amount}.",
                 field=["input", "amount"],
             )
         )
     elif value < program.minimum_redemption:
-        errors.append(
+        problems.add(
             BelowMinimum(
                 f"The least that can be redeemed is {program.minimum_redemption}.",
                 field=["input", "amount"],
             )
         )
     if total is not None and total.times(program.max_redemption_share) < value:
-        errors.append(
+        problems.add(
             AboveMaximum(
                 f"Credits may pay at most {program.max_redemption_share:%} of the order: "
                 f"{total.times(program.max_redemption_share)}.",
                 field=["input", "amount"],
             )
         )
-    if errors:
-        raise DomainErrors(errors)
+    problems.raise_any()
     assert merchant is not None
     description = f"Redemption at {merchant.name}"
 
@@ -258,7 +256,7 @@ async def start_redemption(
         )
 
     try:
-        return await _retrying(reserve)
+        return await db.retrying(reserve)
     except InsufficientBalance as error:
         raise error.at("input", "amount") from None
 
@@ -287,7 +285,10 @@ class _Request:
             self.order_total.minor if self.order_total is not None else None,
         )
         if made != asked:
-            raise IdempotencyKeyReused(field=["input", "idempotencyKey"])
+            raise IdempotencyKeyReused(
+                "This idempotency key was already used for a different redemption.",
+                field=["input", "idempotencyKey"],
+            )
         return row
 
 
@@ -360,24 +361,22 @@ async def capture_redemption(
     are throttled per partner client (`partner_client_id`; None for the operator's own
     tools)."""
     program = await get_program()
-    errors: list[DomainError] = []
+    problems = InputErrors()
     reference = order_reference.strip()
     if not reference or len(reference) > MAX_ORDER_REFERENCE_LENGTH:
-        errors.append(
+        problems.add(
             InvalidInput(
                 f"The order reference needs 1 to {MAX_ORDER_REFERENCE_LENGTH} characters.",
                 field=["input", "orderReference"],
             )
         )
-    total = (
-        _money(*order_total, program, field=["input", "orderTotal"], errors=errors)
-        if order_total is not None
-        else None
-    )
-    _one_way_to_name(code, redemption_id, errors)
-    if errors:
-        raise DomainErrors(errors)
-    store = await _store(store_id, merchant_scope)
+    total: Money | None = None
+    with problems.catch():
+        total = _order_total(order_total, program)
+    with problems.catch():
+        _one_way_to_name(code, redemption_id)
+    problems.raise_any()
+    store = await catalog.store_in_scope(store_id, merchant_scope)
     row = await _find(
         store,
         code=code,
@@ -397,7 +396,7 @@ async def capture_redemption(
 
     # A right code clears no wrong ones: a guesser holding one real code would otherwise
     # get fresh guesses with each capture.
-    captured, _ = await _retrying(capture)
+    captured, _ = await db.retrying(capture)
     return captured
 
 
@@ -411,11 +410,11 @@ async def release_redemption(
     partner_client_id: int | None = None,
 ) -> Redemption:
     """Give a redemption's reserved credits back (the order did not go through)."""
-    errors: list[DomainError] = []
-    _one_way_to_name(code, redemption_id, errors)
-    if errors:
-        raise DomainErrors(errors)
-    store = await _store(store_id, merchant_scope)
+    problems = InputErrors()
+    with problems.catch():
+        _one_way_to_name(code, redemption_id)
+    problems.raise_any()
+    store = await catalog.store_in_scope(store_id, merchant_scope)
     row = await _find(
         store,
         code=code,
@@ -428,7 +427,7 @@ async def release_redemption(
     async def release() -> Redemption:
         return await _release(row.id, merchant_id=store.merchant_id, field=None)
 
-    return await _retrying(release)
+    return await db.retrying(release)
 
 
 async def cancel_redemption(*, customer_id: int, redemption_id: str) -> Redemption:
@@ -441,7 +440,7 @@ async def cancel_redemption(*, customer_id: int, redemption_id: str) -> Redempti
     async def release() -> Redemption:
         return await _release(pk, customer_id=customer_id, field=["id"])
 
-    return await _retrying(release)
+    return await db.retrying(release)
 
 
 async def expire_lapsed(*, limit: int = 500) -> int:
@@ -458,7 +457,7 @@ async def expire_lapsed(*, limit: int = 500) -> int:
         async def expire(pk: int = pk) -> Redemption:
             return await _release(pk, field=None)
 
-        await _retrying(expire)
+        await db.retrying(expire)
     return len(ids)
 
 
@@ -566,23 +565,9 @@ async def _follow_ledger(row: Redemption) -> DomainError:
 # Finding a redemption for a partner
 
 
-def _one_way_to_name(code: str | None, redemption_id: str | None, errors: list[DomainError]):
+def _one_way_to_name(code: str | None, redemption_id: str | None) -> None:
     if (code is None) == (redemption_id is None):
-        errors.append(
-            InvalidInput("Give either the code or the redemptionId.", field=["input", "code"])
-        )
-
-
-async def _store(store_id: str, merchant_scope: int | None) -> catalog.StoreInfo:
-    try:
-        store = await catalog.store_info(decode_id(store_id, "Store"))
-    except NotFound:
-        raise catalog.UnknownStore(field=["input", "storeId"]) from None
-    except DomainError as error:
-        raise error.at("input", "storeId") from None
-    if merchant_scope is not None and store.merchant_id != merchant_scope:
-        raise StoreNotAllowed(field=["input", "storeId"])
-    return store
+        raise InvalidInput("Give either the code or the redemptionId.", field=["input", "code"])
 
 
 async def _find(
@@ -694,29 +679,13 @@ def _code_limits(partner_client_id: int | None, store_id: int) -> list[tuple[str
 # Input
 
 
-def _merchant_pk(merchant_id: str, *, field: list[str], errors: list[DomainError]) -> int | None:
-    try:
-        return decode_id(merchant_id, "Merchant")
-    except NotFound:
-        errors.append(catalog.UnknownMerchant(field=field))
+def _order_total(order_total: tuple[Decimal, str] | None, program: Program) -> Money | None:
+    """The order total a partner or customer gave, if any."""
+    if order_total is None:
         return None
-
-
-def _money(
-    amount: Decimal,
-    currency: str,
-    program: Program,
-    *,
-    field: list[str],
-    errors: list[DomainError],
-) -> Money | None:
-    try:
-        if currency != program.currency_code:
-            raise CurrencyMismatch(f"Amounts are in {program.currency_code}.")
-        return Money.parse(amount, currency)
-    except DomainError as error:
-        errors.append(error.at(*field))
-        return None
+    return parse_money(
+        *order_total, program_currency=program.currency_code, field=["input", "orderTotal"]
+    )
 
 
 def _binding(customer_id: int, key: str) -> str:

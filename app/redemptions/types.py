@@ -6,14 +6,14 @@ from datetime import datetime
 
 import strawberry
 
-from app.accounts.models import User
-from app.catalog import loaders as catalog_loaders
-from app.catalog.models import Channel as ChannelValue
+from app.catalog import service as catalog
 from app.catalog.types import Channel, Merchant, Store
+from app.catalog.values import Channel as ChannelValue
 from app.core.ids import encode_id
 from app.graphql.context import Context, Info
 from app.graphql.errors import UserError
 from app.graphql.node import Node, node_fetcher
+from app.graphql.parents import ViewerRoot
 from app.graphql.scalars import Connection, Money, MoneyInput
 from app.redemptions import service
 from app.redemptions.models import Redemption as RedemptionRow
@@ -72,7 +72,7 @@ class Redemption(Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> Merchant:
-        row = await info.context.loader(catalog_loaders.merchants_by_id).load(self.row.merchant_id)
+        row = await info.context.loader(catalog.merchants_by_ids).load(self.row.merchant_id)
         assert row is not None
         return Merchant.of(row)
 
@@ -80,7 +80,7 @@ class Redemption(Node):
     async def store(self, info: Info) -> Store | None:
         if self.row.store_id is None:
             return None
-        row = await info.context.loader(catalog_loaders.stores_by_id).load(self.row.store_id)
+        row = await info.context.loader(catalog.stores_by_ids).load(self.row.store_id)
         return Store.of(row) if row else None
 
 
@@ -99,7 +99,7 @@ class ViewerFields:
     @strawberry.field(description="How much of the balance may pay this order at a merchant.")
     async def redemption_quote(
         self,
-        root: strawberry.Parent[User],
+        root: strawberry.Parent[ViewerRoot],
         merchant_id: strawberry.ID,
         order_total: MoneyInput,
     ) -> RedemptionQuote:
@@ -117,7 +117,7 @@ class ViewerFields:
 
     @strawberry.field(description="The customer's redemptions, newest first.")
     async def redemptions(
-        self, root: strawberry.Parent[User], first: int = 20, after: str | None = None
+        self, root: strawberry.Parent[ViewerRoot], first: int = 20, after: str | None = None
     ) -> Connection[Redemption]:
         page = await service.list_redemptions(customer_id=root.id, first=first, after=after)
         return Connection.of(page, [Redemption.of(row) for row in page.items])

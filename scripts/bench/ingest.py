@@ -39,7 +39,7 @@ from app.accounts.models import User
 from app.accounts.service import create_user
 from app.accounts.tokens import issue_partner_token
 from app.catalog import service as catalog
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from app.main import create_app

@@ -7,9 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from app.cashback import service
 from app.cashback.models import CashbackRule
-from app.catalog.models import Channel, Store
+from app.cashback.rules import create_rule
+from app.catalog.models import Store
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from tests.support import Api
@@ -55,7 +56,7 @@ async def make_rule(
     ends_at: datetime | None = None,
     name: str | None = None,
 ) -> CashbackRule:
-    return await service.create_rule(
+    return await create_rule(
         name=name or f"Rule {next(_numbers)}",
         percent=Decimal(percent),
         terms="Terms apply.",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.cashback.models import Purchase
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from app.program.service import update_program

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.cashback.models import CashbackRule
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from tests.cashback.factories import item, make_rule, purchase_input, record

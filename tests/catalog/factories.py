@@ -6,7 +6,8 @@ import itertools
 from decimal import Decimal
 
 from app.catalog import service
-from app.catalog.models import Channel, Merchant, Product, Store
+from app.catalog.models import Merchant, Product, Store
+from app.catalog.values import Channel
 from app.core.ids import encode_id
 
 _numbers = itertools.count(1)

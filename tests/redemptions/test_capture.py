@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from app import ledger
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core import clock
 from app.core.ids import encode_id
 from app.redemptions.models import Redemption

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from app import ledger
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core import clock
 from app.redemptions.models import Redemption
 from app.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core import clock
 from app.redemptions import service
 from app.redemptions.models import Redemption

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from tests.cashback.factories import purchase_input, record
 from tests.factories import make_customer
 from tests.redemptions.factories import gid, give_credits, make_merchant, make_store, set_program

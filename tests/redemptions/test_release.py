@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.catalog.models import Channel
+from app.catalog.values import Channel
 from app.core.ids import encode_id
 from app.redemptions.models import Redemption
 from tests.factories import make_customer

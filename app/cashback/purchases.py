@@ -1,0 +1,686 @@
+"""Recording purchases: each input checked on its own, a batch's stores, customers,
+rules, tiers and redemptions read once, then each purchase inserted with its items and
+the credit of its cashback in one transaction.
+
+Money moves only through app.ledger: a purchase and the credit of its cashback commit
+together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app import ledger
+from app.accounts import service as accounts
+from app.cashback import offers_seam, sql
+from app.cashback.earning import Earning, Line, Part, PurchaseFacts, RuleTerms, compute_cashback
+from app.cashback.errors import (
+    DuplicatePurchaseMismatch,
+    ItemsTotalMismatch,
+    OccurredInFuture,
+    UnknownCustomer,
+)
+from app.cashback.models import Purchase, PurchaseItem, PurchaseStatus
+from app.cashback.rules import rules_for_merchants
+from app.cashback.tiers import TIER_WINDOW, TierInfo, list_tiers, spend_by_customer, tier_for_spend
+from app.catalog import service as catalog
+from app.catalog.errors import UnknownStore
+from app.catalog.service import StoreInfo, clean_text, normalize_category
+from app.core import clock
+from app.core.errors import (
+    DomainError,
+    DomainErrors,
+    InputErrors,
+    InvalidAmount,
+    InvalidInput,
+    NotFound,
+    TooManyItems,
+)
+from app.core.ids import decode_id
+from app.core.money import Money, parse_money
+from app.db import retrying
+from app.program.service import Program, get_program
+from app.redemptions import service as redemptions
+
+MAX_PURCHASES_PER_BATCH = 500
+# Purchases of a batch recorded at once (each on its own connection and transaction).
+BATCH_LANES = 4
+MAX_ITEMS_PER_PURCHASE = 500
+# Clocks of points of sale drift: an occurredAt up to this far ahead is accepted.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+SOURCE_PURCHASE = "purchase"
+CASHBACK = "CASHBACK"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    """Exactly one of these names the customer."""
+
+    member_code: str | None = None
+    email: str | None = None
+    customer_id: str | None = None  # an opaque Customer id
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInput:
+    sku: str
+    quantity: int
+    unit_price_amount: Decimal
+    unit_price_currency: str
+    name: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseInput:
+    store_id: str
+    external_id: str
+    customer: CustomerRef | None
+    total_amount: Decimal
+    total_currency: str
+    occurred_at: datetime
+    items: Sequence[ItemInput] | None = None
+    credits_used_amount: Decimal | None = None
+    credits_used_currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One purchase of a batch: recorded (or found already recorded), or refused."""
+
+    purchase: Purchase | None = None
+    error: DomainError | DomainErrors | None = None
+    created: bool = False
+
+
+def cashback_dates(
+    *, occurred_at: datetime, program: Program, now: datetime
+) -> tuple[datetime, datetime]:
+    """When new cashback becomes available and when it then expires."""
+    available_at = occurred_at + timedelta(days=program.pending_days)
+    if program.pending_days == 0:
+        available_at = min(available_at, now)
+    return available_at, available_at + timedelta(days=program.credit_validity_days)
+
+
+@dataclass
+class _Item:
+    sku: str
+    name: str | None
+    category: str | None
+    quantity: int
+    unit_price_minor: int
+
+
+@dataclass
+class Checked:
+    """A purchase's input checked on its own; store and customer are looked up next.
+    `problems` are the row's own (a batch reports them per row)."""
+
+    store_id: int | None
+    external_id: str
+    customer: CustomerRef | None
+    total_minor: int
+    credits_used_minor: int
+    occurred_at: datetime
+    items: list[_Item] | None
+    path: list[str]
+    problems: InputErrors
+    customer_id: int | None = None
+    store: StoreInfo | None = None
+
+
+def _customer_field(path: Sequence[str], ref: CustomerRef) -> list[str]:
+    if ref.member_code is not None:
+        return [*path, "customer", "memberCode"]
+    if ref.email is not None:
+        return [*path, "customer", "email"]
+    return [*path, "customer", "customerId"]
+
+
+def check_input(
+    purchase: PurchaseInput,
+    *,
+    currency: str,
+    now: datetime,
+    path: list[str],
+    needs_customer: bool = True,
+    max_total: Money | None = None,
+) -> Checked:
+    """The input checked on its own (no database): every problem found, with its path."""
+    problems = InputErrors()
+    store_id: int | None = None
+    with problems.catch():
+        store_id = catalog.store_pk(purchase.store_id, field=[*path, "storeId"])
+    external_id = (purchase.external_id or "").strip()
+    if not external_id or len(external_id) > 128:
+        problems.add(InvalidInput("1 to 128 characters.", field=[*path, "externalId"]))
+    ref = purchase.customer
+    if ref is not None:
+        given = [v for v in (ref.member_code, ref.email, ref.customer_id) if v is not None]
+        if len(given) != 1 or not given[0].strip():
+            problems.add(
+                InvalidInput(
+                    "Name the customer by exactly one of memberCode, email or customerId.",
+                    field=[*path, "customer"],
+                )
+            )
+            ref = None
+    elif needs_customer:
+        problems.add(InvalidInput("The customer is required.", field=[*path, "customer"]))
+    total = None
+    with problems.catch():
+        paid = parse_money(
+            purchase.total_amount,
+            purchase.total_currency,
+            program_currency=currency,
+            field=[*path, "total"],
+        ).minor
+        if max_total is not None and paid > max_total.minor:
+            raise InvalidAmount(f"A purchase total is at most {max_total}.", field=[*path, "total"])
+        total = paid
+    occurred_at = clock.as_utc(purchase.occurred_at)
+    if occurred_at > now + FUTURE_TOLERANCE:
+        problems.add(OccurredInFuture(field=[*path, "occurredAt"]))
+    credits = 0
+    if purchase.credits_used_amount is not None:
+        with problems.catch():
+            credits = parse_money(
+                purchase.credits_used_amount,
+                purchase.credits_used_currency or "",
+                program_currency=currency,
+                field=[*path, "creditsUsed"],
+            ).minor
+            if total is not None and credits > total:
+                raise InvalidAmount(
+                    "Credits used cannot exceed the total.", field=[*path, "creditsUsed"]
+                )
+    items = None
+    if purchase.items is not None:
+        items = []
+        if len(purchase.items) > MAX_ITEMS_PER_PURCHASE:
+            problems.add(
+                TooManyItems(
+                    f"At most {MAX_ITEMS_PER_PURCHASE} items per purchase.", field=[*path, "items"]
+                )
+            )
+        before_items = len(problems.errors)
+        for i, item in enumerate(purchase.items[:MAX_ITEMS_PER_PURCHASE]):
+            item_path = [*path, "items", str(i)]
+            sku = ""
+            with problems.catch():
+                sku = clean_text(item.sku, field=[*item_path, "sku"], max_length=64)
+            if not 1 <= item.quantity <= 1_000_000:
+                problems.add(
+                    InvalidInput("Between 1 and 1,000,000.", field=[*item_path, "quantity"])
+                )
+            unit = 0
+            with problems.catch():
+                unit = parse_money(
+                    item.unit_price_amount,
+                    item.unit_price_currency,
+                    program_currency=currency,
+                    field=[*item_path, "unitPrice"],
+                ).minor
+            name = " ".join((item.name or "").split())[:200] or None
+            category = " ".join((item.category or "").split())[:80] or None
+            items.append(_Item(sku, name, category, item.quantity, unit))
+        items_ok = len(problems.errors) == before_items
+        if items_ok and total is not None and items:
+            lines = sum(i.quantity * i.unit_price_minor for i in items)
+            # Each line may carry a rounding of its own: one minor unit a line is allowed.
+            if abs(lines - total) > len(items):
+                problems.add(
+                    ItemsTotalMismatch(
+                        f"The items add up to {Money.from_minor(lines, currency)}, "
+                        f"not {Money.from_minor(total, currency)}.",
+                        field=[*path, "items"],
+                    )
+                )
+    return Checked(
+        store_id=store_id,
+        external_id=external_id,
+        customer=ref,
+        total_minor=total or 0,
+        credits_used_minor=credits,
+        occurred_at=occurred_at,
+        items=items,
+        path=path,
+        problems=problems,
+    )
+
+
+async def _resolve_customers(refs: Iterable[CustomerRef]) -> dict[CustomerRef, int | None]:
+    """The active customer each reference names (None for none), found by accounts in one
+    query per kind of reference in the batch."""
+    wanted = set(refs)
+    pks = {ref: _customer_pk(ref.customer_id) for ref in wanted if ref.customer_id is not None}
+    found = await accounts.find_customers(
+        member_codes=[ref.member_code for ref in wanted if ref.member_code is not None],
+        emails=[ref.email for ref in wanted if ref.email is not None],
+        ids=[pk for pk in pks.values() if pk is not None],
+    )
+    resolved: dict[CustomerRef, int | None] = {}
+    for ref in wanted:
+        if ref.member_code is not None:
+            resolved[ref] = found.by_member_code.get(ref.member_code)
+        elif ref.email is not None:
+            resolved[ref] = found.by_email.get(ref.email)
+        else:
+            pk = pks.get(ref)
+            resolved[ref] = pk if pk in found.ids else None
+    return resolved
+
+
+def _customer_pk(customer_id: str) -> int | None:
+    try:
+        return decode_id(customer_id.strip(), "Customer")
+    except NotFound:
+        return None
+
+
+@dataclass
+class EarningContext:
+    """What a batch of purchases shares, each part read once, when first needed."""
+
+    program: Program
+    now: datetime
+    stores: dict[int, StoreInfo] = field(default_factory=dict)
+    rules: list[RuleTerms] | None = None
+    tiers: list[TierInfo] | None = None
+    spend: dict[int, int] | None = None
+    categories: dict[tuple[int, str], str] = field(default_factory=dict)
+    redeemed: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    async def prepare_earning(self, rows: Sequence[Checked]) -> None:
+        """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`."""
+        if not rows:
+            return
+        merchants = {r.store.merchant_id for r in rows if r.store}
+        self.rules = await rules_for_merchants(merchants)
+        self.tiers = await list_tiers(currency=self.program.currency_code)
+        self.spend = await spend_by_customer(
+            (r.customer_id for r in rows if r.customer_id is not None), now=self.now
+        )
+        wanted: dict[int, set[str]] = {}
+        for r in rows:
+            for item in r.items or []:
+                if item.category is None and r.store:
+                    wanted.setdefault(r.store.merchant_id, set()).add(item.sku)
+        for merchant_id, skus in wanted.items():
+            for sku, category in (await catalog.categories_by_sku(merchant_id, skus)).items():
+                self.categories[(merchant_id, sku)] = category
+        # No cashback is earned on credits, those of a redemption captured for the same
+        # order included (its orderReference is the purchase's externalId at the store).
+        self.redeemed = await redemptions.credits_captured_for_orders(
+            (r.store_id, r.external_id) for r in rows
+        )
+
+    async def earning_for(self, row: Checked) -> tuple[Earning, TierInfo]:
+        assert row.store and self.rules is not None and self.tiers is not None
+        assert self.spend is not None
+        store = row.store
+        spend = self.spend.get(row.customer_id, 0) if row.customer_id is not None else 0
+        tier, _ = tier_for_spend(self.tiers, spend)
+        lines = None
+        if row.items:
+            lines = [
+                Line(
+                    amount_minor=item.quantity * item.unit_price_minor,
+                    category=normalize_category(
+                        item.category or self.categories.get((store.merchant_id, item.sku))
+                    ),
+                    sku=item.sku,
+                )
+                for item in row.items
+            ]
+        facts = PurchaseFacts(
+            merchant_id=store.merchant_id,
+            merchant_name=store.merchant_name,
+            merchant_percent=store.merchant_percent,
+            channel=store.channel.value,
+            occurred_at=row.occurred_at,
+            total_minor=row.total_minor,
+            credits_used_minor=row.credits_used_minor,
+            redeemed_minor=min(
+                self.redeemed.get((row.store_id, row.external_id), 0),
+                max(0, row.total_minor - row.credits_used_minor),
+            ),
+            lines=lines,
+        )
+        offers = await offers_seam.eligible_offers(
+            customer_id=row.customer_id,
+            merchant_id=store.merchant_id,
+            channel=store.channel.value,
+            occurred_at=row.occurred_at,
+        )
+        return compute_cashback(facts, rules=self.rules, tier=tier.terms, offers=offers), tier
+
+    def counted(self, purchase: Purchase) -> None:
+        """A purchase just recorded counts towards its customer's tier for the next ones."""
+        if self.spend is not None and purchase.occurred_at >= self.now - TIER_WINDOW:
+            self.spend[purchase.customer_id] = (
+                self.spend.get(purchase.customer_id, 0) + purchase.total_minor
+            )
+
+
+def _mismatch(existing: Purchase, row: Checked) -> DomainError | None:
+    """Why a repeat of (store, externalId) is not the purchase already recorded, if it is not."""
+    if existing.total_minor != row.total_minor:
+        return DuplicatePurchaseMismatch(
+            "This externalId was already recorded at this store with another total.",
+            field=[*row.path, "total"],
+        )
+    if existing.customer_id != row.customer_id:
+        return DuplicatePurchaseMismatch(
+            "This externalId was already recorded at this store for another customer.",
+            field=[*row.path, "customer"],
+        )
+    if existing.credits_used_minor != row.credits_used_minor:
+        return DuplicatePurchaseMismatch(
+            "This externalId was already recorded at this store with other credits used.",
+            field=[*row.path, "creditsUsed"],
+        )
+    return None
+
+
+async def look_up(
+    rows: Sequence[Checked], context: EarningContext, merchant_scope: int | None
+) -> list[Checked | DomainErrors]:
+    """Stores and customers of the rows; a row with any problem becomes its errors."""
+    context.stores = await catalog.store_infos(r.store_id for r in rows if r.store_id is not None)
+    customers = await _resolve_customers(r.customer for r in rows if r.customer is not None)
+    looked_up: list[Checked | DomainErrors] = []
+    for r in rows:
+        problems = r.problems
+        if r.store_id is not None:
+            r.store = context.stores.get(r.store_id)
+            if r.store is None:
+                problems.add(UnknownStore(field=[*r.path, "storeId"]))
+            else:
+                with problems.catch():
+                    catalog.check_store_scope(r.store, merchant_scope, field=[*r.path, "storeId"])
+        if r.customer is not None:
+            r.customer_id = customers[r.customer]
+            if r.customer_id is None:
+                problems.add(UnknownCustomer(field=_customer_field(r.path, r.customer)))
+        looked_up.append(DomainErrors(problems.errors) if problems else r)
+    return looked_up
+
+
+async def _existing_purchases(rows: Sequence[Checked]) -> dict[tuple[int, str], Purchase]:
+    if not rows:
+        return {}
+    stores = {r.store_id for r in rows}
+    external_ids = {r.external_id for r in rows}
+    found = await Purchase.filter(store_id__in=stores, external_id__in=external_ids)
+    return {(p.store_id, p.external_id): p for p in found}
+
+
+def _explanation_json(parts: Sequence[Part]) -> list[dict[str, object]]:
+    return [part.as_json() for part in parts]
+
+
+async def _insert_purchase(
+    row: Checked, earned: Earning, tier: TierInfo, context: EarningContext
+) -> Purchase:
+    """The purchase, its items and the credit of its cashback, in one transaction."""
+    assert row.store and row.customer_id is not None
+    store, program = row.store, context.program
+    available_at, expires_at = cashback_dates(
+        occurred_at=row.occurred_at, program=program, now=context.now
+    )
+    has_cashback = earned.amount_minor > 0
+    explanation = _explanation_json(earned.parts)
+    values: list[Any] = [
+        store.id,
+        store.merchant_id,
+        row.customer_id,
+        row.external_id,
+        store.channel.value,
+        program.currency_code,
+        row.total_minor,
+        row.credits_used_minor,
+        earned_redeemed(row, earned),
+        0,
+        earned.amount_minor,
+        0,
+        available_at if has_cashback else None,
+        expires_at if has_cashback else None,
+        json.dumps(explanation, separators=(",", ":")),
+        earned.reason.value if earned.reason else None,
+        tier.code,
+        program.terms_version,
+        PurchaseStatus.COMPLETED.value,
+        row.occurred_at,
+        context.now,
+    ]
+    items = [
+        (
+            item.sku,
+            item.name,
+            item.category or context.categories.get((store.merchant_id, item.sku)),
+            item.quantity,
+            item.unit_price_minor,
+        )
+        for item in row.items or []
+    ]
+    async with in_transaction():
+        if sql.is_postgres():
+            # One statement of constant text (prepared once per connection), the items as
+            # arrays, however many there are.
+            columns = [list(column) for column in zip(*items, strict=True)] or [[]] * 5
+            [inserted] = await sql.fetch(_INSERT_PURCHASE_AND_ITEMS_PG, [*values, *columns])
+        else:
+            [inserted] = await sql.fetch(_INSERT_PURCHASE, values)
+            if items:
+                marks = ", ".join([f"({sql.marks(len(_ITEM_COLUMNS))})"] * len(items))
+                flat = [v for item in items for v in (inserted["id"], *item)]
+                await sql.fetch(f"{_INSERT_ITEMS} VALUES {marks}", flat)
+        purchase_id = int(inserted["id"])
+        if has_cashback:
+            await ledger.credit(
+                customer_id=row.customer_id,
+                currency=program.currency_code,
+                amount=earned.amount_minor,
+                kind=CASHBACK,
+                occurred_at=row.occurred_at,
+                available_at=available_at,
+                expires_at=expires_at,
+                source_type=SOURCE_PURCHASE,
+                source_id=purchase_id,
+                merchant_id=store.merchant_id,
+                description=f"Cashback at {store.merchant_name}",
+                details={"explanation": explanation, "external_id": row.external_id},
+                terms_version=program.terms_version,
+                idempotency_key=f"purchase:{purchase_id}",
+            )
+        if earned.offer_ids:
+            await offers_seam.record_offer_use(
+                purchase_id=purchase_id,
+                customer_id=row.customer_id,
+                offer_ids=earned.offer_ids,
+                amounts={
+                    int(p.source.split(":")[1]): p.amount_minor
+                    for p in earned.parts
+                    if p.source.startswith("offer:")
+                },
+            )
+    # The row as it was written, without reading it back.
+    return Purchase._init_from_db(
+        id=purchase_id, **dict(zip(_PURCHASE_COLUMNS, values, strict=True))
+    )
+
+
+_PURCHASE_COLUMNS = (
+    "store_id",
+    "merchant_id",
+    "customer_id",
+    "external_id",
+    "channel",
+    "currency",
+    "total_minor",
+    "credits_used_minor",
+    "redeemed_minor",
+    "refunded_minor",
+    "cashback_minor",
+    "cashback_reversed_minor",
+    "cashback_available_at",
+    "cashback_expires_at",
+    "explanation",
+    "no_cashback_reason",
+    "tier_code",
+    "terms_version",
+    "status",
+    "occurred_at",
+    "created_at",
+)
+_ITEM_COLUMNS = ("purchase_id", "sku", "name", "category", "quantity", "unit_price_minor")
+# Only names and placeholders are formatted into these; values are parameters.
+_INSERT_ITEMS = f"INSERT INTO {PurchaseItem._meta.db_table} ({', '.join(_ITEM_COLUMNS)})"
+_INSERT_PURCHASE = (
+    f"INSERT INTO {Purchase._meta.db_table} ({', '.join(_PURCHASE_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({sql.marks(len(_PURCHASE_COLUMNS))}) RETURNING id"
+)
+
+
+_INSERT_PURCHASE_AND_ITEMS_PG = (
+    f"WITH p AS ({_INSERT_PURCHASE}), i AS ({_INSERT_ITEMS} "  # noqa: S608
+    f"SELECT p.id, v.* FROM p, unnest(${len(_PURCHASE_COLUMNS) + 1}::varchar[], "
+    f"${len(_PURCHASE_COLUMNS) + 2}::varchar[], ${len(_PURCHASE_COLUMNS) + 3}::varchar[], "
+    f"${len(_PURCHASE_COLUMNS) + 4}::int[], ${len(_PURCHASE_COLUMNS) + 5}::bigint[]) AS v) "
+    "SELECT id FROM p"
+)
+
+
+def earned_redeemed(row: Checked, earned: Earning) -> int:
+    """What of the purchase was paid with a redemption captured for it."""
+    return max(0, row.total_minor - row.credits_used_minor - earned.paid_minor)
+
+
+async def record_purchases(
+    purchases: Sequence[PurchaseInput],
+    *,
+    merchant_scope: int | None,
+    path: Sequence[str] = ("inputs",),
+) -> list[Outcome]:
+    """Record each purchase on its own (one bad one loses nothing else), in order.
+
+    A repeat of (store, externalId) returns the purchase already recorded and credits
+    nothing; a repeat with another total, customer or credits used is refused
+    (DUPLICATE_PURCHASE_MISMATCH). `merchant_scope` is the merchant a partner is bound to.
+    """
+    if len(purchases) > MAX_PURCHASES_PER_BATCH:
+        raise TooManyItems(
+            f"At most {MAX_PURCHASES_PER_BATCH} purchases per request.", field=list(path)
+        )
+    program = await get_program()
+    now = clock.now()
+    context = EarningContext(program=program, now=now)
+    batch = tuple(path) == ("inputs",)
+    checked = [
+        check_input(
+            purchase,
+            currency=program.currency_code,
+            now=now,
+            path=[*path, str(i)] if batch else list(path),
+            max_total=program.max_purchase_total,
+        )
+        for i, purchase in enumerate(purchases)
+    ]
+    rows = await look_up(checked, context, merchant_scope)
+    valid = [r for r in rows if isinstance(r, Checked)]
+    existing = await _existing_purchases(valid)
+    await context.prepare_earning([r for r in valid if (r.store_id, r.external_id) not in existing])
+
+    outcomes: list[Outcome | None] = [None] * len(rows)
+
+    async def settle(index: int) -> None:
+        row = rows[index]
+        if isinstance(row, DomainErrors):
+            outcomes[index] = Outcome(error=row)
+            return
+        key = (row.store_id, row.external_id)
+        if key in existing:
+            outcomes[index] = _repeat(existing[key], row)
+            return
+        if context.rules is None:  # every row was a repeat when the batch began
+            await context.prepare_earning([row])
+        earned, tier = await context.earning_for(row)
+        try:
+            purchase = await retrying(lambda: _insert_purchase(row, earned, tier, context))
+        except IntegrityError:
+            # Recorded at the same moment by another request: that one counts.
+            found = await Purchase.get_or_none(store_id=row.store_id, external_id=row.external_id)
+            if found is None:
+                raise
+            existing[key] = found
+            outcomes[index] = _repeat(found, row)
+            return
+        except (DomainError, DomainErrors) as error:
+            outcomes[index] = Outcome(error=error)
+            return
+        existing[key] = purchase
+        context.counted(purchase)
+        outcomes[index] = Outcome(purchase=purchase, created=True)
+
+    async def settle_in_order(indexes: list[int]) -> None:
+        for index in indexes:
+            await settle(index)
+
+    lanes = _lanes(rows)
+    if len(lanes) == 1:
+        await settle_in_order(lanes[0])
+    else:
+        # Each customer's purchases in order on one lane (their tier grows with each one);
+        # a few lanes at once, so a batch does not wait on one connection's round trips.
+        gate = asyncio.Semaphore(BATCH_LANES)
+
+        async def lane(indexes: list[int]) -> None:
+            async with gate:
+                await settle_in_order(indexes)
+
+        await asyncio.gather(*(lane(indexes) for indexes in lanes))
+    return [o for o in outcomes if o is not None]
+
+
+def _lanes(rows: Sequence[Checked | DomainErrors]) -> list[list[int]]:
+    """Row indexes grouped by customer, in order. One group (the whole batch in order) when
+    the same (store, externalId) appears for two customers: the first one must win."""
+    by_customer: dict[int | None, list[int]] = {}
+    owner: dict[tuple[int | None, str], int | None] = {}
+    for index, row in enumerate(rows):
+        if isinstance(row, DomainErrors):
+            customer = None
+        else:
+            customer = row.customer_id
+            key = (row.store_id, row.external_id)
+            if owner.setdefault(key, customer) != customer:
+                return [list(range(len(rows)))]
+        by_customer.setdefault(customer, []).append(index)
+    return list(by_customer.values()) or [[]]
+
+
+def _repeat(existing: Purchase, row: Checked) -> Outcome:
+    mismatch = _mismatch(existing, row)
+    if mismatch is not None:
+        return Outcome(error=mismatch)
+    return Outcome(purchase=existing, created=False)
+
+
+async def record_purchase(*, purchase: PurchaseInput, merchant_scope: int | None) -> Purchase:
+    """Record one purchase and credit its cashback (or return the one already recorded)."""
+    [outcome] = await record_purchases([purchase], merchant_scope=merchant_scope, path=["input"])
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.purchase is not None
+    return outcome.purchase
