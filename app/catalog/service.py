@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
@@ -122,7 +123,7 @@ async def create_merchant(
     *, name: str, logo_url: str | None, cashback_percent: Decimal
 ) -> Merchant:
     errors: list[DomainError] = []
-    clean: dict[str, object] = {}
+    clean: dict[str, Any] = {}  # the checked value of each column
     for key, check in (
         ("name", lambda: clean_text(name, field=["input", "name"], max_length=120)),
         ("logo_url", lambda: clean_url(logo_url, field=["input", "logoUrl"])),
@@ -291,7 +292,7 @@ async def categories_by_sku(merchant_id: int, skus: Iterable[str]) -> dict[str, 
     rows = await Product.filter(merchant_id=merchant_id, sku__in=wanted).values_list(
         "sku", "category"
     )
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)
 
 
 async def list_categories() -> list[str]:

@@ -19,7 +19,8 @@ from app.graphql.errors import UserError
 from app.graphql.node import Node, node_fetcher
 from app.graphql.scalars import Connection, Money, MoneyInput
 
-Channel = strawberry.enum(ChannelValue, name="Channel", description="Where a purchase happens.")
+strawberry.enum(ChannelValue, name="Channel", description="Where a purchase happens.")
+Channel = ChannelValue  # the GraphQL enum is the model's own class, registered above
 
 
 @strawberry.type(description="A brand in the program.")
@@ -61,7 +62,7 @@ class Merchant(Node):
 @strawberry.type(description="Where a merchant sells: online or a physical store.")
 class Store(Node):
     name: str
-    channel: Channel  # type: ignore[valid-type]
+    channel: Channel
     merchant_pk: strawberry.Private[int]
 
     @classmethod
@@ -133,7 +134,7 @@ class CreateMerchantInput:
 class CreateStoreInput:
     merchant_id: strawberry.ID
     name: str
-    channel: Channel  # type: ignore[valid-type]
+    channel: Channel
 
 
 @strawberry.input

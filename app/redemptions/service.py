@@ -451,9 +451,9 @@ async def expire_lapsed(*, limit: int = 500) -> int:
         Redemption.filter(status=RESERVED, expires_at__lte=clock.now())
         .order_by("expires_at")
         .limit(limit)
-        .values_list("id", flat=True)
+        .values_list("id")
     )
-    for pk in ids:
+    for (pk,) in ids:
 
         async def expire(pk: int = pk) -> Redemption:
             return await _release(pk, field=None)
@@ -566,7 +566,9 @@ async def _follow_ledger(row: Redemption) -> DomainError:
 # Finding a redemption for a partner
 
 
-def _one_way_to_name(code: str | None, redemption_id: str | None, errors: list[DomainError]):
+def _one_way_to_name(
+    code: str | None, redemption_id: str | None, errors: list[DomainError]
+) -> None:
     if (code is None) == (redemption_id is None):
         errors.append(
             InvalidInput("Give either the code or the redemptionId.", field=["input", "code"])
