@@ -113,6 +113,11 @@ def numbered(sql: str) -> str:
     return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
 
 
+def marks(count: int) -> str:
+    """`count` placeholders, comma-separated: `?, ?, ?`."""
+    return ", ".join("?" * count)
+
+
 def _for(client: BaseDBAsyncClient, query: str) -> str:
     return numbered(query) if client.capabilities.dialect == "postgres" else query
 

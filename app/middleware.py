@@ -100,42 +100,50 @@ class RequestContextMiddleware:
             await _too_large()(scope, receive, send)
             return
 
-        received = 0
-        too_large = False
-        started = False
-
-        async def bounded_receive() -> Message:
-            nonlocal received, too_large
-            if too_large:
-                raise PayloadTooLarge
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    too_large = True
-                    raise PayloadTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if too_large and not started:
-                # The app answered in spite of the refused body (it caught the error):
-                # the client gets the 413 below instead.
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        body = _BoundedBody(receive, send, self.max_body_bytes)
         try:
-            await self.app(scope, bounded_receive, tracking_send)
+            await self.app(scope, body.receive, body.send)
         except PayloadTooLarge:
-            if started:
+            if body.started:
                 raise
         except ClientDisconnect:
-            if started:
+            if body.started:
                 raise
             # The client left before its answer: there is no one to answer.
             log.info("the client disconnected before the response")
             return
-        if too_large and not started:
+        if body.too_large and not body.started:
             await _too_large()(scope, receive, send)
+
+
+class _BoundedBody:
+    """One request's `receive` and `send`: the body refused (PayloadTooLarge) once it
+    passes `max_bytes`, and the app's own answer held back after that."""
+
+    def __init__(self, receive: Receive, send: Send, max_bytes: int) -> None:
+        self._receive = receive
+        self._send = send
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.too_large = False
+        self.started = False
+
+    async def receive(self) -> Message:
+        if self.too_large:
+            raise PayloadTooLarge
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.max_bytes:
+                self.too_large = True
+                raise PayloadTooLarge
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.too_large and not self.started:
+            # The app answered in spite of the refused body (it caught the error):
+            # the client gets the 413 instead.
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)

@@ -6,13 +6,20 @@ from app import db as app_db
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.factories import make_customer
+from tests.ledger.statements import count_statements
 from tests.support import Api
 
 
-async def test_healthz_answers_without_touching_the_database(api: Api) -> None:
-    response = await api.client.get("/healthz")
+async def test_healthz_answers_without_touching_the_database(api: Api, monkeypatch) -> None:
+    async def broken() -> None:
+        raise ConnectionRefusedError("database down")
+
+    monkeypatch.setattr(app_db, "ping", broken)
+    with count_statements() as sent:
+        response = await api.client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+    assert sent == []
 
 
 async def test_readyz_answers_when_the_database_does(api: Api) -> None:

@@ -41,7 +41,7 @@ LAST = ["Silva", "Costa", "Moreau", "Rossi", "Novak", "Berg", "Kato", "Okafor", 
 DEMO_PASSWORD = "demo-password-2026"
 
 
-async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dict[str, int]:
+async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm[Any]) -> dict[str, int]:
     admin = await create_user(
         email="admin@demo.example",
         password=DEMO_PASSWORD,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from app.accounts.models import PartnerClient, Session, User
 from app.accounts.service import invited_counts
 from app.accounts.tokens import Principal
@@ -26,10 +28,10 @@ async def principals_alive(principals: list[Principal]) -> list[bool]:
         live_sessions = {int(sid): int(uid) for sid, uid in rows}
     live_users: set[int] = set()
     if bare_user_ids:
-        live_users = set(
-            await User.filter(id__in=bare_user_ids, deleted_at=None).values_list("id", flat=True)
-        )
-    partners: dict[int, tuple[object, object]] = {}
+        rows = await User.filter(id__in=bare_user_ids, deleted_at=None).values_list("id")
+        live_users = {int(uid) for (uid,) in rows}
+    # (disabled_at, secret_rotated_at): datetimes or None.
+    partners: dict[int, tuple[datetime | None, datetime | None]] = {}
     if partner_ids:
         rows = await PartnerClient.filter(id__in=partner_ids).values_list(
             "id", "disabled_at", "secret_rotated_at"
@@ -47,7 +49,9 @@ async def principals_alive(principals: list[Principal]) -> list[bool]:
     return answers
 
 
-def _partner_alive(principal: Principal, row: tuple[object, object] | None) -> bool:
+def _partner_alive(
+    principal: Principal, row: tuple[datetime | None, datetime | None] | None
+) -> bool:
     if row is None:
         # Clients are disabled, never deleted: a signed token names one that existed.
         return True
@@ -55,7 +59,7 @@ def _partner_alive(principal: Principal, row: tuple[object, object] | None) -> b
     if disabled_at is not None:
         return False
     if rotated_at is not None and principal.issued_at is not None:
-        return int(rotated_at.timestamp()) <= principal.issued_at  # type: ignore[attr-defined]
+        return int(rotated_at.timestamp()) <= principal.issued_at
     return True
 
 

@@ -562,7 +562,7 @@ def _wait_text(seconds: int) -> str:
 
 async def _reserve(limits: list[_Limit], message: str) -> list[Any]:
     """Record one attempt on every key, all or none; RateLimited when a key is full."""
-    recorded = []
+    recorded: list[tuple[str, throttling.Decision]] = []
     for key, window, limit, backoff in limits:
         decision = await throttling.hit(key=key, window=window, limit=limit, backoff=backoff)
         if not decision.allowed:

@@ -10,19 +10,30 @@ Refresh tokens are not JWTs: they are opaque random strings, stored hashed (see
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import jwt
 
 from app.core import clock
 from app.core.errors import Unauthenticated
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+    # A shared secret (HS256) or a key pair's half.
+    SigningKey: TypeAlias = bytes | Ed25519PrivateKey | RSAPrivateKey
+    VerifyingKey: TypeAlias = bytes | Ed25519PublicKey | RSAPublicKey
 
 ACCESS = "access"
 PARTNER = "partner"
@@ -60,8 +71,8 @@ class Principal:
 @dataclass(frozen=True, slots=True)
 class SigningKeys:
     algorithm: str
-    signing_key: object
-    verifying_key: object
+    signing_key: SigningKey
+    verifying_key: VerifyingKey
     key_id: str | None = None
 
 
@@ -74,8 +85,11 @@ def signing_keys(settings: Settings) -> SigningKeys:
 @lru_cache(maxsize=8)
 def _signing_keys(secret: str, private_file: str | None, public_file: str | None) -> SigningKeys:
     if private_file and public_file:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+            Ed25519PrivateKey,
+            Ed25519PublicKey,
+        )
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
         from cryptography.hazmat.primitives.serialization import (
             load_pem_private_key,
             load_pem_public_key,
@@ -83,16 +97,18 @@ def _signing_keys(secret: str, private_file: str | None, public_file: str | None
 
         private = load_pem_private_key(Path(private_file).read_bytes(), None)
         public = load_pem_public_key(Path(public_file).read_bytes())
+        kid = uuid.uuid5(uuid.NAMESPACE_URL, Path(public_file).read_text()).hex
         if isinstance(private, Ed25519PrivateKey):
-            algorithm = "EdDSA"
-        elif isinstance(private, RSAPrivateKey):
+            if not isinstance(public, Ed25519PublicKey):
+                raise ValueError("JWT_PUBLIC_KEY_FILE must hold the Ed25519 public key")
+            return SigningKeys("EdDSA", private, public, kid)
+        if isinstance(private, RSAPrivateKey):
             if private.key_size < 2048:
                 raise ValueError("RSA signing keys must have at least 2048 bits")
-            algorithm = "RS256"
-        else:
-            raise ValueError("JWT_PRIVATE_KEY_FILE must hold an Ed25519 or RSA private key")
-        kid = uuid.uuid5(uuid.NAMESPACE_URL, Path(public_file).read_text()).hex
-        return SigningKeys(algorithm, private, public, kid)
+            if not isinstance(public, RSAPublicKey):
+                raise ValueError("JWT_PUBLIC_KEY_FILE must hold the RSA public key")
+            return SigningKeys("RS256", private, public, kid)
+        raise ValueError("JWT_PRIVATE_KEY_FILE must hold an Ed25519 or RSA private key")
     return SigningKeys("HS256", secret.encode(), secret.encode())
 
 
@@ -159,12 +175,16 @@ def public_jwks(settings: Settings) -> dict[str, list[dict[str, object]]]:
     """The JSON Web Key Set partners use to verify tokens: the public key when tokens are
     signed with a key pair; empty with HS256 (a shared secret is never published)."""
     keys = signing_keys(settings)
-    if keys.algorithm == "HS256":
+    key = keys.verifying_key
+    if isinstance(key, bytes):  # HS256
         return {"keys": []}
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
-    to_jwk = OKPAlgorithm.to_jwk if keys.algorithm == "EdDSA" else RSAAlgorithm.to_jwk
-    jwk = json.loads(to_jwk(keys.verifying_key))  # type: ignore[arg-type]
+    if isinstance(key, RSAPublicKey):
+        jwk = RSAAlgorithm.to_jwk(key, as_dict=True)
+    else:
+        jwk = OKPAlgorithm.to_jwk(key, as_dict=True)
     jwk.update({"kid": keys.key_id, "alg": keys.algorithm, "use": "sig"})
     return {"keys": [jwk]}
 
@@ -205,11 +225,18 @@ def decode_token(settings: Settings, token: str) -> dict[str, object]:
         raise Unauthenticated("The access token is not valid.") from None
 
 
+def _seconds(claim: object) -> float:
+    """A time claim as seconds since the epoch; TypeError or ValueError if it is none."""
+    if isinstance(claim, int | float | str):
+        return float(claim)
+    raise TypeError(f"not a time: {claim!r}")
+
+
 def principal_from_token(settings: Settings, token: str) -> Principal:
     claims = decode_token(settings, token)
     now = clock.now().timestamp()
     try:
-        valid_from, expires = float(claims["nbf"]), float(claims["exp"])  # type: ignore[arg-type]
+        valid_from, expires = _seconds(claims["nbf"]), _seconds(claims["exp"])
     except (TypeError, ValueError):
         raise Unauthenticated("The access token is not valid.") from None
     if not (valid_from <= now < expires):

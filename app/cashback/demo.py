@@ -39,7 +39,7 @@ RULES = [
 WORK = len(RULES) + 24 * 8  # rules, then about eight purchases for each of 24 customers
 
 
-async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dict[str, int]:
+async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm[Any]) -> dict[str, int]:
     program = await get_program()
     currency = program.currency_code
     now = clock.now()
@@ -81,7 +81,7 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dic
                 )
                 for p in chosen
             ]
-            total = sum(i.unit_price_amount * i.quantity for i in items)
+            total = sum((i.unit_price_amount * i.quantity for i in items), Decimal(0))
             inputs.append(
                 PurchaseInput(
                     store_id=encode_id("Store", store.id),

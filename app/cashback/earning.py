@@ -31,6 +31,7 @@ from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
 from math import floor
+from typing import Any
 
 from app.core.decimals import plain_decimal
 
@@ -147,14 +148,14 @@ class Part:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> Part:
+    def from_json(cls, data: dict[str, Any]) -> Part:
         percent = data.get("percent")
         base = data.get("base")
         return cls(
             label=str(data["label"]),
             percent=None if percent is None else Decimal(str(percent)),
-            base_minor=None if base is None else int(base),  # type: ignore[call-overload]
-            amount_minor=int(data["amount"]),  # type: ignore[call-overload]
+            base_minor=None if base is None else int(base),
+            amount_minor=int(data["amount"]),
             source=str(data.get("source", "")),
         )
 
@@ -286,8 +287,8 @@ def compute_cashback(
         o.id: _Candidate(
             source=f"offer:{o.id}",
             label=o.title,
-            percent=_shown(o.percent),  # type: ignore[arg-type]
-            rate=_rate(o.percent),  # type: ignore[arg-type]
+            percent=_shown(o.percent),
+            rate=_rate(o.percent),
             cap=None,
             order=10_000 + i,
         )

@@ -84,7 +84,7 @@ class Purchase(Model):
     cashback_available_at = fields.DatetimeField(null=True)
     cashback_expires_at = fields.DatetimeField(null=True)
     # [{label, percent, base, amount}] with amounts in minor units; sums to cashback_minor.
-    explanation = fields.JSONField(null=True)
+    explanation: fields.JSONField[list[dict[str, object]] | None] = fields.JSONField(null=True)
     no_cashback_reason = fields.CharField(max_length=32, null=True)
     tier_code = fields.CharField(max_length=32, null=True)
     terms_version = fields.IntField(null=True)

@@ -19,9 +19,9 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app import ledger
+from app import db, ledger
 from app.accounts import service as accounts
-from app.cashback import offers_seam, sql
+from app.cashback import offers_seam
 from app.cashback.earning import Earning, Line, Part, PurchaseFacts, RuleTerms, compute_cashback
 from app.cashback.errors import (
     DuplicatePurchaseMismatch,
@@ -138,6 +138,13 @@ class Checked:
     customer_id: int | None = None
     store: StoreInfo | None = None
 
+    @property
+    def key(self) -> tuple[int, str]:
+        """(store, externalId): what makes two reports the same purchase. Only a row whose
+        store was found (after `look_up`) is asked for it."""
+        assert self.store_id is not None, "a row without a store is refused before this"
+        return (self.store_id, self.external_id)
+
 
 def _customer_field(path: Sequence[str], ref: CustomerRef) -> list[str]:
     if ref.member_code is not None:
@@ -164,19 +171,7 @@ def check_input(
     external_id = (purchase.external_id or "").strip()
     if not external_id or len(external_id) > 128:
         problems.add(InvalidInput("1 to 128 characters.", field=[*path, "externalId"]))
-    ref = purchase.customer
-    if ref is not None:
-        given = [v for v in (ref.member_code, ref.email, ref.customer_id) if v is not None]
-        if len(given) != 1 or not given[0].strip():
-            problems.add(
-                InvalidInput(
-                    "Name the customer by exactly one of memberCode, email or customerId.",
-                    field=[*path, "customer"],
-                )
-            )
-            ref = None
-    elif needs_customer:
-        problems.add(InvalidInput("The customer is required.", field=[*path, "customer"]))
+    ref = _check_customer(purchase.customer, needs_customer, path, problems)
     total = None
     with problems.catch():
         paid = parse_money(
@@ -206,46 +201,7 @@ def check_input(
                 )
     items = None
     if purchase.items is not None:
-        items = []
-        if len(purchase.items) > MAX_ITEMS_PER_PURCHASE:
-            problems.add(
-                TooManyItems(
-                    f"At most {MAX_ITEMS_PER_PURCHASE} items per purchase.", field=[*path, "items"]
-                )
-            )
-        before_items = len(problems.errors)
-        for i, item in enumerate(purchase.items[:MAX_ITEMS_PER_PURCHASE]):
-            item_path = [*path, "items", str(i)]
-            sku = ""
-            with problems.catch():
-                sku = clean_text(item.sku, field=[*item_path, "sku"], max_length=64)
-            if not 1 <= item.quantity <= 1_000_000:
-                problems.add(
-                    InvalidInput("Between 1 and 1,000,000.", field=[*item_path, "quantity"])
-                )
-            unit = 0
-            with problems.catch():
-                unit = parse_money(
-                    item.unit_price_amount,
-                    item.unit_price_currency,
-                    program_currency=currency,
-                    field=[*item_path, "unitPrice"],
-                ).minor
-            name = " ".join((item.name or "").split())[:200] or None
-            category = " ".join((item.category or "").split())[:80] or None
-            items.append(_Item(sku, name, category, item.quantity, unit))
-        items_ok = len(problems.errors) == before_items
-        if items_ok and total is not None and items:
-            lines = sum(i.quantity * i.unit_price_minor for i in items)
-            # Each line may carry a rounding of its own: one minor unit a line is allowed.
-            if abs(lines - total) > len(items):
-                problems.add(
-                    ItemsTotalMismatch(
-                        f"The items add up to {Money.from_minor(lines, currency)}, "
-                        f"not {Money.from_minor(total, currency)}.",
-                        field=[*path, "items"],
-                    )
-                )
+        items = _check_items(purchase.items, total, currency, path, problems)
     return Checked(
         store_id=store_id,
         external_id=external_id,
@@ -257,6 +213,76 @@ def check_input(
         path=path,
         problems=problems,
     )
+
+
+def _check_customer(
+    ref: CustomerRef | None, needs_customer: bool, path: list[str], problems: InputErrors
+) -> CustomerRef | None:
+    """The customer reference when it names exactly one way; None (and a problem) if not."""
+    if ref is None:
+        if needs_customer:
+            problems.add(InvalidInput("The customer is required.", field=[*path, "customer"]))
+        return None
+    given = [v for v in (ref.member_code, ref.email, ref.customer_id) if v is not None]
+    if len(given) != 1 or not given[0].strip():
+        problems.add(
+            InvalidInput(
+                "Name the customer by exactly one of memberCode, email or customerId.",
+                field=[*path, "customer"],
+            )
+        )
+        return None
+    return ref
+
+
+def _check_items(
+    given: Sequence[ItemInput],
+    total: int | None,
+    currency: str,
+    path: list[str],
+    problems: InputErrors,
+) -> list[_Item]:
+    """The purchase's lines, each checked, and (when all are valid) their sum against the
+    total."""
+    if len(given) > MAX_ITEMS_PER_PURCHASE:
+        problems.add(
+            TooManyItems(
+                f"At most {MAX_ITEMS_PER_PURCHASE} items per purchase.", field=[*path, "items"]
+            )
+        )
+    before_items = len(problems.errors)
+    items: list[_Item] = []
+    for i, item in enumerate(given[:MAX_ITEMS_PER_PURCHASE]):
+        item_path = [*path, "items", str(i)]
+        sku = ""
+        with problems.catch():
+            sku = clean_text(item.sku, field=[*item_path, "sku"], max_length=64)
+        if not 1 <= item.quantity <= 1_000_000:
+            problems.add(InvalidInput("Between 1 and 1,000,000.", field=[*item_path, "quantity"]))
+        unit = 0
+        with problems.catch():
+            unit = parse_money(
+                item.unit_price_amount,
+                item.unit_price_currency,
+                program_currency=currency,
+                field=[*item_path, "unitPrice"],
+            ).minor
+        name = " ".join((item.name or "").split())[:200] or None
+        category = " ".join((item.category or "").split())[:80] or None
+        items.append(_Item(sku, name, category, item.quantity, unit))
+    items_ok = len(problems.errors) == before_items
+    if items_ok and total is not None and items:
+        lines = sum(i.quantity * i.unit_price_minor for i in items)
+        # Each line may carry a rounding of its own: one minor unit a line is allowed.
+        if abs(lines - total) > len(items):
+            problems.add(
+                ItemsTotalMismatch(
+                    f"The items add up to {Money.from_minor(lines, currency)}, "
+                    f"not {Money.from_minor(total, currency)}.",
+                    field=[*path, "items"],
+                )
+            )
+    return items
 
 
 async def _resolve_customers(refs: Iterable[CustomerRef]) -> dict[CustomerRef, int | None]:
@@ -321,9 +347,7 @@ class EarningContext:
                 self.categories[(merchant_id, sku)] = category
         # No cashback is earned on credits, those of a redemption captured for the same
         # order included (its orderReference is the purchase's externalId at the store).
-        self.redeemed = await redemptions.credits_captured_for_orders(
-            (r.store_id, r.external_id) for r in rows
-        )
+        self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
 
     async def earning_for(self, row: Checked) -> tuple[Earning, TierInfo]:
         assert row.store and self.rules is not None and self.tiers is not None
@@ -352,7 +376,7 @@ class EarningContext:
             total_minor=row.total_minor,
             credits_used_minor=row.credits_used_minor,
             redeemed_minor=min(
-                self.redeemed.get((row.store_id, row.external_id), 0),
+                self.redeemed.get(row.key, 0),
                 max(0, row.total_minor - row.credits_used_minor),
             ),
             lines=lines,
@@ -475,17 +499,17 @@ async def _insert_purchase(
         for item in row.items or []
     ]
     async with in_transaction():
-        if sql.is_postgres():
+        if db.dialect() == "postgres":
             # One statement of constant text (prepared once per connection), the items as
             # arrays, however many there are.
             columns = [list(column) for column in zip(*items, strict=True)] or [[]] * 5
-            [inserted] = await sql.fetch(_INSERT_PURCHASE_AND_ITEMS_PG, [*values, *columns])
+            [inserted] = await db.rows(_INSERT_PURCHASE_AND_ITEMS_PG, *values, *columns)
         else:
-            [inserted] = await sql.fetch(_INSERT_PURCHASE, values)
+            [inserted] = await db.rows(_INSERT_PURCHASE, *values)
             if items:
-                marks = ", ".join([f"({sql.marks(len(_ITEM_COLUMNS))})"] * len(items))
+                marks = ", ".join([f"({db.marks(len(_ITEM_COLUMNS))})"] * len(items))
                 flat = [v for item in items for v in (inserted["id"], *item)]
-                await sql.fetch(f"{_INSERT_ITEMS} VALUES {marks}", flat)
+                await db.execute(f"{_INSERT_ITEMS} VALUES {marks}", *flat)
         purchase_id = int(inserted["id"])
         if has_cashback:
             await ledger.credit(
@@ -549,7 +573,7 @@ _ITEM_COLUMNS = ("purchase_id", "sku", "name", "category", "quantity", "unit_pri
 _INSERT_ITEMS = f"INSERT INTO {PurchaseItem._meta.db_table} ({', '.join(_ITEM_COLUMNS)})"
 _INSERT_PURCHASE = (
     f"INSERT INTO {Purchase._meta.db_table} ({', '.join(_PURCHASE_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({sql.marks(len(_PURCHASE_COLUMNS))}) RETURNING id"
+    f"VALUES ({db.marks(len(_PURCHASE_COLUMNS))}) RETURNING id"
 )
 
 
@@ -600,46 +624,17 @@ async def record_purchases(
     rows = await look_up(checked, context, merchant_scope)
     valid = [r for r in rows if isinstance(r, Checked)]
     existing = await _existing_purchases(valid)
-    await context.prepare_earning([r for r in valid if (r.store_id, r.external_id) not in existing])
+    await context.prepare_earning([r for r in valid if r.key not in existing])
 
     outcomes: list[Outcome | None] = [None] * len(rows)
 
-    async def settle(index: int) -> None:
-        row = rows[index]
-        if isinstance(row, DomainErrors):
-            outcomes[index] = Outcome(error=row)
-            return
-        key = (row.store_id, row.external_id)
-        if key in existing:
-            outcomes[index] = _repeat(existing[key], row)
-            return
-        if context.rules is None:  # every row was a repeat when the batch began
-            await context.prepare_earning([row])
-        earned, tier = await context.earning_for(row)
-        try:
-            purchase = await retrying(lambda: _insert_purchase(row, earned, tier, context))
-        except IntegrityError:
-            # Recorded at the same moment by another request: that one counts.
-            found = await Purchase.get_or_none(store_id=row.store_id, external_id=row.external_id)
-            if found is None:
-                raise
-            existing[key] = found
-            outcomes[index] = _repeat(found, row)
-            return
-        except (DomainError, DomainErrors) as error:
-            outcomes[index] = Outcome(error=error)
-            return
-        existing[key] = purchase
-        context.counted(purchase)
-        outcomes[index] = Outcome(purchase=purchase, created=True)
-
-    async def settle_in_order(indexes: list[int]) -> None:
+    async def record_in_order(indexes: list[int]) -> None:
         for index in indexes:
-            await settle(index)
+            outcomes[index] = await _record_one(rows[index], existing, context)
 
     lanes = _lanes(rows)
     if len(lanes) == 1:
-        await settle_in_order(lanes[0])
+        await record_in_order(lanes[0])
     else:
         # Each customer's purchases in order on one lane (their tier grows with each one);
         # a few lanes at once, so a batch does not wait on one connection's round trips.
@@ -647,10 +642,41 @@ async def record_purchases(
 
         async def lane(indexes: list[int]) -> None:
             async with gate:
-                await settle_in_order(indexes)
+                await record_in_order(indexes)
 
         await asyncio.gather(*(lane(indexes) for indexes in lanes))
     return [o for o in outcomes if o is not None]
+
+
+async def _record_one(
+    row: Checked | DomainErrors,
+    existing: dict[tuple[int, str], Purchase],
+    context: EarningContext,
+) -> Outcome:
+    """One checked row recorded and credited, or the repeat it is, or why it was refused.
+    `existing` gains what is recorded, so a later repeat in the batch finds it."""
+    if isinstance(row, DomainErrors):
+        return Outcome(error=row)
+    key = row.key
+    if key in existing:
+        return _repeat(existing[key], row)
+    if context.rules is None:  # every row was a repeat when the batch began
+        await context.prepare_earning([row])
+    earned, tier = await context.earning_for(row)
+    try:
+        purchase = await retrying(lambda: _insert_purchase(row, earned, tier, context))
+    except IntegrityError:
+        # Recorded at the same moment by another request: that one counts.
+        found = await Purchase.get_or_none(store_id=row.store_id, external_id=row.external_id)
+        if found is None:
+            raise
+        existing[key] = found
+        return _repeat(found, row)
+    except (DomainError, DomainErrors) as error:
+        return Outcome(error=error)
+    existing[key] = purchase
+    context.counted(purchase)
+    return Outcome(purchase=purchase, created=True)
 
 
 def _lanes(rows: Sequence[Checked | DomainErrors]) -> list[list[int]]:

@@ -84,9 +84,7 @@ async def refund_purchase(
     if purchase is None:
         raise UnknownPurchase(field=["input", "externalId"])
     try:
-        return await retrying(
-            lambda: _refund(purchase.id, store, key, amount_minor, note)  # type: ignore[union-attr]
-        )
+        return await retrying(lambda: _refund(purchase.id, store, key, amount_minor, note))
     except IntegrityError:
         # The same key at the same moment, from another request: that one counts.
         first = await Refund.get_or_none(store_id=store.id, idempotency_key=key)

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.cashback import sql
+from app import db
 from app.cashback.earning import TierTerms
 from app.cashback.models import Purchase, Tier
 from app.catalog.service import clean_text
@@ -109,12 +109,13 @@ async def spend_by_customer(customer_ids: Iterable[int], *, now: datetime) -> di
     if not ids:
         return {}
     # Only the table name and placeholders are formatted in; values are parameters.
-    rows = await sql.fetch(
+    rows = await db.rows(
         "SELECT customer_id, SUM(total_minor - refunded_minor) AS spend "  # noqa: S608
         f"FROM {Purchase._meta.db_table} "
-        f"WHERE customer_id IN ({sql.marks(len(ids))}) AND occurred_at >= ? "
+        f"WHERE customer_id IN ({db.marks(len(ids))}) AND occurred_at >= ? "
         "GROUP BY customer_id",
-        [*ids, now - TIER_WINDOW],
+        *ids,
+        now - TIER_WINDOW,
     )
     return {int(row["customer_id"]): int(row["spend"] or 0) for row in rows}
 

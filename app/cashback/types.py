@@ -32,10 +32,13 @@ from app.graphql.parents import ViewerRoot
 from app.graphql.permissions import IsCustomer
 from app.graphql.scalars import Connection, Money, MoneyInput
 
-PurchaseStatus = strawberry.enum(PurchaseStatusValue, name="PurchaseStatus")
-NoCashbackReasonEnum = strawberry.enum(
+strawberry.enum(PurchaseStatusValue, name="PurchaseStatus")
+strawberry.enum(
     NoCashbackReason, name="NoCashbackReason", description="Why a purchase earned nothing."
 )
+# The GraphQL enums are the models' own classes, registered above.
+PurchaseStatus = PurchaseStatusValue
+NoCashbackReasonEnum = NoCashbackReason
 
 
 @strawberry.enum(description="Where a purchase's cashback stands.")
@@ -104,8 +107,8 @@ class PurchaseItem:
 @strawberry.type(description="A purchase a store reported, and the cashback it earned.")
 class Purchase(Node):
     external_id: str
-    status: PurchaseStatus  # type: ignore[valid-type]
-    channel: Channel  # type: ignore[valid-type]
+    status: PurchaseStatus
+    channel: Channel
     occurred_at: datetime
     total: Money
     credits_used: Money
@@ -150,7 +153,7 @@ class Purchase(Node):
         return _parts(self.explanation_data, self.currency)
 
     @strawberry.field(description="Why the purchase earned nothing, when it did not.")
-    def no_cashback_reason(self) -> NoCashbackReasonEnum | None:  # type: ignore[valid-type]
+    def no_cashback_reason(self) -> NoCashbackReasonEnum | None:
         return NoCashbackReason(self.reason) if self.reason else None
 
     @strawberry.field
@@ -183,7 +186,7 @@ class CashbackRule(Node):
     name: str
     percent: Decimal
     category: str | None
-    channels: list[Channel] | None  # type: ignore[valid-type]
+    channels: list[Channel] | None
     minimum_spend: Money | None
     max_cashback_per_purchase: Money | None
     starts_at: datetime | None
@@ -268,7 +271,7 @@ class CustomerTier:
 class CashbackPreview:
     cashback: Money
     explanation: list[CashbackPart]
-    no_cashback_reason: NoCashbackReasonEnum | None  # type: ignore[valid-type]
+    no_cashback_reason: NoCashbackReasonEnum | None
     no_cashback_message: str | None
     tier: Tier
     available_at: datetime | None
@@ -398,10 +401,12 @@ class RecordPurchaseInput:
         )
 
 
-def _money_input(value: Mapping[str, Any] | None) -> MoneyInput | None:
-    if value is None:
-        return None
+def _money(value: Mapping[str, Any]) -> MoneyInput:
     return MoneyInput(amount=value["amount"], currency_code=value["currencyCode"])
+
+
+def _money_input(value: Mapping[str, Any] | None) -> MoneyInput | None:
+    return None if value is None else _money(value)
 
 
 def _record_purchase_from_input(
@@ -420,7 +425,7 @@ def _record_purchase_from_input(
             email=customer.get("email"),
             customer_id=customer.get("customerId"),
         ),
-        total=_money_input(value["total"]),
+        total=_money(value["total"]),
         occurred_at=value["occurredAt"],
         items=None
         if items is None
@@ -430,7 +435,7 @@ def _record_purchase_from_input(
                 name=i.get("name"),
                 category=i.get("category"),
                 quantity=i["quantity"],
-                unit_price=_money_input(i["unitPrice"]),
+                unit_price=_money(i["unitPrice"]),
             )
             for i in items
         ],
@@ -438,8 +443,9 @@ def _record_purchase_from_input(
     )
 
 
-_definition: Any = RecordPurchaseInput.__strawberry_definition__  # type: ignore[attr-defined]
-_definition.from_input = _record_purchase_from_input
+strawberry.types.get_object_definition(
+    RecordPurchaseInput, strict=True
+).from_input = _record_purchase_from_input
 
 
 @strawberry.input
@@ -457,7 +463,7 @@ class CreateCashbackRuleInput:
     percent: Decimal
     merchant_id: strawberry.ID | None = None
     category: str | None = None
-    channels: list[Channel] | None = None  # type: ignore[valid-type]
+    channels: list[Channel] | None = None
     minimum_spend: MoneyInput | None = None
     max_cashback_per_purchase: MoneyInput | None = None
     starts_at: datetime | None = None

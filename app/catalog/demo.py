@@ -70,7 +70,7 @@ CITIES = ["Downtown", "Riverside", "Airport", "Old Town"]
 WORK = len(MERCHANTS)
 
 
-async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dict[str, int]:
+async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm[Any]) -> dict[str, int]:
     currency = (await get_program()).currency_code
     merchants, stores, products = [], [], []
     for name, percent, categories in MERCHANTS:
@@ -91,7 +91,7 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dic
                     merchant_id=merchant.id, name=f"{name} {city}", channel=Channel.IN_STORE
                 )
             )
-        catalogue = []
+        catalogue: list[service.ProductData] = []
         for category, (names, (low, high)) in categories.items():
             for product_name in names:
                 for variant in ("", " (large)"):

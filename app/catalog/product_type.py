@@ -8,6 +8,8 @@ contribution is complete whichever module was imported first."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import strawberry
 
 from app.catalog import service, types
@@ -21,13 +23,18 @@ _CONTRIBUTED = tuple(
     if m is not types and hasattr(m, "ProductFields")
 )
 
-Product = strawberry.type(
-    type("Product", (types.ProductFields, *_CONTRIBUTED), {}),
-    description="A merchant's product.",
-)
+if TYPE_CHECKING:
+    # What Python code reads of a Product is the catalogue's own fields; the contributed
+    # ones are only resolved by GraphQL.
+    Product = types.ProductFields
+else:
+    Product = strawberry.type(
+        type("Product", (types.ProductFields, *_CONTRIBUTED), {}),
+        description="A merchant's product.",
+    )
 
 
 @node_fetcher("Product")
-async def fetch_product(context: Context, pk: int) -> Product | None:  # type: ignore[valid-type]
+async def fetch_product(context: Context, pk: int) -> Product | None:
     row = await service.get_product(pk)
     return Product.of(row) if row else None

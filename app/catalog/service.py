@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
+from app import db
 from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
 from app.catalog.models import Merchant, Product, Store
 from app.catalog.values import Channel
@@ -25,7 +26,6 @@ from app.core.pagination import (
     keyset_page,
     page_size,
 )
-from app.db import numbered
 from app.program.service import get_program
 
 MAX_PRODUCTS_PER_REQUEST = 1_000
@@ -123,7 +123,7 @@ async def create_merchant(
     *, name: str, logo_url: str | None, cashback_percent: Decimal
 ) -> Merchant:
     problems = InputErrors()
-    clean: dict[str, object] = {}
+    clean: dict[str, Any] = {}  # the checked value of each column
     with problems.catch():
         clean["name"] = clean_text(name, field=["input", "name"], max_length=120)
     with problems.catch():
@@ -198,7 +198,7 @@ async def products_of_merchants(
     }
     if not wanted:
         return pages
-    where = [f"merchant_id IN ({', '.join('?' for _ in wanted)})"]
+    where = [f"merchant_id IN ({db.marks(len(wanted))})"]
     values: list[object] = list(wanted)
     if last_id is not None:
         where.append("id > ?")
@@ -216,9 +216,9 @@ async def products_of_merchants(
         f"FROM {Product._meta.db_table} WHERE {' AND '.join(where)}) AS ranked "
         "WHERE position <= ? ORDER BY merchant_id, id"
     )
-    conn = get_connection("default")
-    if conn.capabilities.dialect == "postgres":
-        sql = numbered(sql)
+    conn = db.connection()
+    if db.dialect() == "postgres":
+        sql = db.numbered(sql)
     rows = await conn.executor_class(model=Product, db=conn).execute_select(sql, values)
     by_merchant: dict[int, list[Product]] = {i: [] for i in wanted}
     for row in rows:
@@ -304,7 +304,7 @@ async def categories_by_sku(merchant_id: int, skus: Iterable[str]) -> dict[str, 
     rows = await Product.filter(merchant_id=merchant_id, sku__in=wanted).values_list(
         "sku", "category"
     )
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)
 
 
 async def list_categories() -> list[str]:
@@ -357,18 +357,6 @@ def _validate_products(products: Sequence[ProductData], currency: str) -> list[d
     return clean
 
 
-def _placeholders(dialect: str, rows: int, columns: int) -> str:
-    if dialect == "postgres":
-        groups = (
-            "(" + ", ".join(f"${r * columns + c + 1}" for c in range(columns)) + ")"
-            for r in range(rows)
-        )
-    else:
-        one = "(" + ", ".join("?" for _ in range(columns)) + ")"
-        groups = (one for _ in range(rows))
-    return ", ".join(groups)
-
-
 _UPDATED_ON_CONFLICT = ("name", "category", "price_minor", "currency", "image_url", "updated_at")
 
 
@@ -382,8 +370,6 @@ async def upsert_products(*, merchant_id: int, products: Sequence[ProductData]) 
     if not clean:
         return []
     now = clock.now()
-    conn = get_connection("default")
-    dialect = conn.capabilities.dialect
     update = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED_ON_CONFLICT)
     async with in_transaction() as tx:
         for start in range(0, len(clean), UPSERT_CHUNK):
@@ -406,10 +392,10 @@ async def upsert_products(*, merchant_id: int, products: Sequence[ProductData]) 
             # Only names and placeholders are formatted in; values are parameters.
             sql = (
                 f"INSERT INTO {Product._meta.db_table} ({', '.join(_UPSERT_COLUMNS)}) "  # noqa: S608
-                f"VALUES {_placeholders(dialect, len(chunk), len(_UPSERT_COLUMNS))} "
+                f"VALUES {', '.join([f'({db.marks(len(_UPSERT_COLUMNS))})'] * len(chunk))} "
                 f"ON CONFLICT (merchant_id, sku) DO UPDATE SET {update}"
             )
-            await tx.execute_query(sql, values)
+            await db.execute(sql, *values)
         skus = [str(row["sku"]) for row in clean]
         by_sku: dict[str, Product] = {}
         for start in range(0, len(skus), UPSERT_CHUNK):

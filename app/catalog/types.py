@@ -28,7 +28,8 @@ from app.graphql.scalars import Connection, Money, MoneyInput
 if TYPE_CHECKING:
     from app.catalog.product_type import Product
 
-Channel = strawberry.enum(ChannelValue, name="Channel", description="Where a purchase happens.")
+strawberry.enum(ChannelValue, name="Channel", description="Where a purchase happens.")
+Channel = ChannelValue  # the GraphQL enum is the model's own class, registered above
 ProductType = Annotated["Product", strawberry.lazy("app.catalog.product_type")]
 
 
@@ -73,7 +74,7 @@ class Merchant(Node):
 @strawberry.type(description="Where a merchant sells: online or a physical store.")
 class Store(Node):
     name: str
-    channel: Channel  # type: ignore[valid-type]
+    channel: Channel
     merchant_pk: strawberry.Private[int]
 
     @classmethod
@@ -148,7 +149,7 @@ class CreateMerchantInput:
 class CreateStoreInput:
     merchant_id: strawberry.ID
     name: str
-    channel: Channel  # type: ignore[valid-type]
+    channel: Channel
 
 
 @strawberry.input

@@ -62,7 +62,7 @@ MAX_TEXT_KEY_LENGTH = 1_000
 KeyCheck = Callable[[Any], Any]
 
 # The range of each integer column kind: a value beyond it would make the database fail.
-_INT_RANGES: tuple[tuple[type[fields.Field], int], ...] = (
+_INT_RANGES: tuple[tuple[type[fields.Field[Any]], int], ...] = (
     (fields.SmallIntField, 2**15 - 1),
     (fields.BigIntField, 2**63 - 1),
     (fields.IntField, 2**31 - 1),
@@ -99,7 +99,7 @@ def _scalar_check(value: Any) -> Any:
     return value
 
 
-def key_check(field: fields.Field | None) -> KeyCheck:
+def key_check(field: fields.Field[Any] | None) -> KeyCheck:
     """What a cursor may hold for a sort key of this model field."""
     if isinstance(field, fields.DatetimeField):
         check: KeyCheck = _datetime_check

@@ -4,7 +4,7 @@ between requests, so never between customers)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -105,8 +105,11 @@ class Context:
         header = params.get("Authorization") or self.request.headers.get("authorization")
         return header or None
 
-    def loader(self, batch: Callable[[list[K]], Awaitable[list[V]]]) -> DataLoader[K, V]:
-        """The request's DataLoader for `batch`, made on first use."""
+    def loader(
+        self, batch: Callable[[list[K]], Awaitable[Sequence[V | BaseException]]]
+    ) -> DataLoader[K, V]:
+        """The request's DataLoader for `batch`, made on first use. An exception `batch`
+        returns for a key is raised by that key's `load`."""
         existing = self._loaders.get(batch)
         if existing is None:
             existing = DataLoader(load_fn=batch)

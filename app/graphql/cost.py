@@ -110,7 +110,7 @@ class QueryCostLimiter(SchemaExtension):
 
 def _is_connection(graphql_type: Any) -> bool:
     fields = getattr(graphql_type, "fields", None)
-    return bool(fields) and "edges" in fields and "pageInfo" in fields
+    return fields is not None and "edges" in fields and "pageInfo" in fields
 
 
 class _CostWalk:

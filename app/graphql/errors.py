@@ -9,19 +9,19 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLFormattedError
 
 from app.core.errors import AccessError, DomainError, DomainErrors, ErrorCode, RateLimited
 
 log = logging.getLogger("app.errors")
 
-ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
+strawberry.enum(ErrorCode, name="ErrorCode")
+ErrorCodeEnum = ErrorCode  # the GraphQL enum is the class itself, registered above
 
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -36,7 +36,7 @@ PRE_EXECUTION_CODES = frozenset(
 
 @strawberry.type(description="An expected failure: `field` is the path of the input at fault.")
 class UserError:
-    code: ErrorCodeEnum  # type: ignore[valid-type]
+    code: ErrorCodeEnum
     field: list[str] | None
     message: str
 
@@ -68,7 +68,6 @@ def returns_user_errors(
             except (DomainError, DomainErrors) as error:
                 return payload(user_errors=user_errors_of(error))
 
-        wrapper.__signature__ = inspect.signature(resolver)  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -108,7 +107,7 @@ def hide_schema_names(error: GraphQLError) -> None:
         error.message = GENERIC_VALIDATION_MESSAGE
 
 
-def classify(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
+def classify(error: GraphQLError, request_id: str | None) -> GraphQLFormattedError:
     """The JSON a client sees for `error`."""
     original = error.original_error
     extensions = dict(error.extensions or {})
@@ -139,7 +138,7 @@ def classify(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
         message = "Internal server error."
     if request_id and extensions.get("code") == INTERNAL:
         extensions["requestId"] = request_id
-    formatted: dict[str, Any] = {"message": message, "extensions": extensions}
+    formatted: GraphQLFormattedError = {"message": message, "extensions": extensions}
     if error.locations:
         formatted["locations"] = [
             {"line": loc.line, "column": loc.column} for loc in error.locations

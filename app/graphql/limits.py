@@ -27,6 +27,7 @@ def _tag(error: GraphQLError) -> GraphQLError:
 def _reports_too_complex(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
     """The same rule, its errors carrying the QUERY_TOO_COMPLEX code."""
 
+    # mypy cannot check a class whose base is given at run time.
     class TooComplex(rule):  # type: ignore[misc, valid-type]
         def __init__(self, context: ValidationContext) -> None:
             # strawberry's limiters report straight to the context from __init__.
@@ -35,6 +36,7 @@ def _reports_too_complex(rule: type[ASTValidationRule]) -> type[ASTValidationRul
             def report_tagged(error: GraphQLError) -> None:
                 report(_tag(error))
 
+            # Swapped for the call: graphql-core declares it a method, as it does on_error.
             context.report_error = report_tagged  # type: ignore[method-assign]
             try:
                 super().__init__(context)

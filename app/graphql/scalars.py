@@ -25,13 +25,13 @@ from typing import Any, Generic, TypeVar
 import dateutil.parser
 import strawberry
 from graphql import (
-    ASTValidationRule,
     DocumentNode,
     GraphQLError,
     GraphQLInputType,
     GraphQLSchema,
     IntValueNode,
     StringValueNode,
+    ValidationRule,
     get_named_type,
     get_nullable_type,
     is_input_object_type,
@@ -113,23 +113,23 @@ class InputBounds:
         self, value: Any, type_: GraphQLInputType, path: list[str]
     ) -> Iterator[tuple[list[str], str]]:
         """(path, problem) of each leaf of a variable's raw value that is out of bounds."""
-        type_ = get_nullable_type(type_)  # type: ignore[assignment]
+        nullable = get_nullable_type(type_)
         if value is None:
             return
-        if is_list_type(type_):
-            item_type = type_.of_type  # type: ignore[attr-defined]
+        if is_list_type(nullable):
+            item_type = nullable.of_type
             if isinstance(value, list):
                 for index, item in enumerate(value):
                     yield from self.refusals(item, item_type, [*path, str(index)])
             else:  # a single value stands for a list of one
                 yield from self.refusals(value, item_type, path)
-        elif is_input_object_type(type_):
+        elif is_input_object_type(nullable):
             if isinstance(value, dict):
-                for name, field in type_.fields.items():  # type: ignore[attr-defined]
+                for name, field in nullable.fields.items():
                     if name in value:
                         yield from self.refusals(value[name], field.type, [*path, name])
         else:
-            problem = self.problem(get_named_type(type_).name, value)
+            problem = self.problem(get_named_type(nullable).name, value)
             if problem:
                 yield path, problem
 
@@ -149,7 +149,7 @@ class InputBounds:
             type_ = type_from_ast(schema, definition.type)
             if name not in raw_values or type_ is None or not is_input_type(type_):
                 continue
-            for path, problem in self.refusals(raw_values[name], type_, [name]):  # type: ignore[arg-type]
+            for path, problem in self.refusals(raw_values[name], type_, [name]):
                 refusal = InvalidInput(problem, field=path)
                 errors.append(GraphQLError(problem, definition, original_error=refusal))
                 if len(errors) >= MAX_REFUSALS:
@@ -162,7 +162,7 @@ def bounded_executor(bounds: InputBounds) -> type[StrawberryGraphQLCoreExecution
 
     class BoundedInputExecutor(StrawberryGraphQLCoreExecutionContext):
         @classmethod
-        def build(  # type: ignore[override]
+        def build(
             cls,
             schema: GraphQLSchema,
             document: DocumentNode,
@@ -192,11 +192,11 @@ def bounded_executor(bounds: InputBounds) -> type[StrawberryGraphQLCoreExecution
     return BoundedInputExecutor
 
 
-def bounded_literals(bounds: InputBounds) -> type[ASTValidationRule]:
+def bounded_literals(bounds: InputBounds) -> type[ValidationRule]:
     """The validation rule that refuses out-of-bounds literals written in the document
     (Decimal and DateTime literals are refused by their scalars themselves)."""
 
-    class BoundedLiterals(ASTValidationRule):
+    class BoundedLiterals(ValidationRule):
         def _check(self, node: StringValueNode | IntValueNode, value: str | int) -> None:
             type_ = self.context.get_input_type()
             type_name = get_named_type(type_).name if type_ is not None else ""
@@ -315,7 +315,7 @@ class Connection(Generic[T]):
     page_info: PageInfo
 
     @classmethod
-    def of(cls, page: Page, nodes: list[T]) -> Connection[T]:
+    def of(cls, page: Page[Any], nodes: list[T]) -> Connection[T]:
         """A connection of `nodes`, built from the `page` they were mapped from."""
         return cls(
             edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+from graphql import ASTValidationRule
 from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.extensions.add_validation_rules import AddValidationRules
 from strawberry.schema.config import StrawberryConfig
@@ -57,7 +58,7 @@ def build_schema(
     subscriptions = (*_collect("subscriptions", "Subscription"), *extra_subscriptions)
     bounds = input_bounds(settings)
     # Made once here: the validation cache is keyed by the rule classes.
-    literal_rules = [bounded_literals(bounds)]
+    literal_rules: list[type[ASTValidationRule]] = [bounded_literals(bounds)]
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 
 from cross_web import HTTPException
 from graphql import GraphQLError
@@ -56,7 +56,7 @@ _HTTP_ERROR_CODES = {
 }
 
 
-class GraphQLView(GraphQL):
+class GraphQLView(GraphQL[Context, None]):
     # The WebSocket carries subscriptions only, each with its caller checked.
     graphql_transport_ws_handler_class = SubscriptionSocket
 
@@ -81,11 +81,21 @@ class GraphQLView(GraphQL):
             request.query_params.get("extensions") is None
         )
 
-    async def run(  # type: ignore[override]
+    @overload
+    async def run(
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
         self,
         request: Request | WebSocket,
         context: Context = UNSET,
-        root_value: Any = UNSET,
+        root_value: None = UNSET,
     ) -> Response | WebSocket:
         try:
             return await super().run(request, context, root_value)
@@ -95,7 +105,7 @@ class GraphQLView(GraphQL):
             # The same error shape as every other answer, not a bare text line.
             return _error_response(error.status_code, error.reason)
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Any,
         request_adapter: Any,
@@ -203,7 +213,7 @@ class GraphQLView(GraphQL):
         data: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
             request_id = request_id_var.get()
-            data["errors"] = [classify(e, request_id) for e in result.errors]  # type: ignore[typeddict-item]
+            data["errors"] = [classify(e, request_id) for e in result.errors]
         if result.extensions:
             data["extensions"] = result.extensions
         return data
@@ -220,8 +230,13 @@ class GraphQLView(GraphQL):
         return response
 
 
+def _errors(data: GraphQLHTTPResponse) -> list[dict[str, Any]]:
+    """The answer's errors (each made by `classify`, a dict)."""
+    return [e for e in data.get("errors") or [] if isinstance(e, dict)]
+
+
 def _rejected_before_execution(data: GraphQLHTTPResponse) -> bool:
-    errors: list[dict[str, Any]] = data.get("errors") or []  # type: ignore[assignment]
+    errors = _errors(data)
     # An error with a `path` came from a field that ran: execution began, so 200.
     return (
         data.get("data") is None
@@ -234,8 +249,7 @@ def _rejected_before_execution(data: GraphQLHTTPResponse) -> bool:
 
 
 def _has_code(data: GraphQLHTTPResponse, code: str) -> bool:
-    errors: list[dict[str, Any]] = data.get("errors") or []  # type: ignore[assignment]
-    return any(e.get("extensions", {}).get("code") == code for e in errors)
+    return any(e.get("extensions", {}).get("code") == code for e in _errors(data))
 
 
 def _document_too_large(query: str, max_bytes: int) -> bool:

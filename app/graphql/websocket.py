@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLFormattedError, GraphQLSyntaxError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message,
+    NextMessagePayload,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -65,7 +69,8 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.handle_invalid_message("Failed to parse message")
             return
-        await super().handle_message(message)  # type: ignore[arg-type]
+        # The handler answers a type it does not know; what it reads is checked above.
+        await super().handle_message(cast(Message, message))
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload: Any = message.get("payload")
@@ -124,11 +129,11 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
                 if not isinstance(result, ExecutionResult):
                     return  # incremental delivery has no frame here; nothing is sent
                 first = False
-                body: dict[str, Any] = {"data": result.data}
+                body: NextMessagePayload = {"data": result.data}
                 if result.errors:
                     body["errors"] = [self._format(error) for error in result.errors]
                 await operation.send_operation_message(
-                    {"id": operation.id, "type": "next", "payload": body}  # type: ignore[typeddict-item]
+                    {"id": operation.id, "type": "next", "payload": body}
                 )
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
@@ -148,11 +153,11 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
         self, operation: Operation[Context, None], errors: list[GraphQLError]
     ) -> None:
         await operation.send_operation_message(
-            {"id": operation.id, "type": "error", "payload": [self._format(e) for e in errors]}  # type: ignore[typeddict-item]
+            {"id": operation.id, "type": "error", "payload": [self._format(e) for e in errors]}
         )
 
     @staticmethod
-    def _format(error: GraphQLError) -> dict[str, Any]:
+    def _format(error: GraphQLError) -> GraphQLFormattedError:
         if isinstance(error.original_error, InvalidOperationTypeError):
             error = GraphQLError(
                 "This WebSocket carries subscriptions only; send queries and mutations "

@@ -62,10 +62,10 @@ async def _problems(now: datetime) -> list[str]:
             " next_change_at FROM ledger_wallets"
         )
     }
-    for key, w in wallets.items():
+    for key, wallet in wallets.items():
         for total in ("available", "pending", "reserved", "lifetime_earned"):
-            if _int(w[total]) < 0:
-                found.append(f"wallet {key}: {total} is negative ({w[total]})")
+            if _int(wallet[total]) < 0:
+                found.append(f"wallet {key}: {total} is negative ({wallet[total]})")
 
     accounts: dict[Wallet, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in await db.rows(

@@ -47,7 +47,7 @@ class CreditRequest:
     source_id: int
     merchant_id: int | None
     description: str
-    details: dict | None
+    details: dict[str, Any] | None
     terms_version: int | None
     idempotency_key: str
 
@@ -65,7 +65,7 @@ async def credit(
     source_id: int,
     merchant_id: int | None,
     description: str,
-    details: dict | None = None,
+    details: dict[str, Any] | None = None,
     terms_version: int | None = None,
     idempotency_key: str,
 ) -> int:
@@ -309,57 +309,13 @@ async def _take_back(request: TakeBackRequest, now: datetime) -> TakeBack:
     left = min(request.amount, reversible)
     if left <= 0:
         return TakeBack(0, 0, 0)
-    changes = {lot["id"]: LotChange(id=lot["id"], state=lot["state"]) for lot in lots}
-    from_pending = from_available = clawback = 0
-    # What is not held by reservations: a take-back never dips into it.
-    available_budget = int(wallet["available"])
-    for lot in sorted(lots, key=lambda lot: lot["state"] != PENDING):
-        if left <= 0:
-            break
-        if lot["state"] == PENDING:
-            take = min(int(lot["remaining"]), left)
-            from_pending += take
-        elif lot["state"] == AVAILABLE:
-            take = min(int(lot["remaining"]), left, available_budget)
-            available_budget -= take
-            from_available += take
-        else:
-            continue
-        left -= take
-        changes[lot["id"]].taken_back = take
-    for lot in lots:
-        if left <= 0:
-            break
-        change = changes[lot["id"]]
-        room = (
-            int(lot["amount"])
-            - int(lot["taken_back"])
-            - int(lot["clawed_back"])
-            - change.taken_back
-        )
-        claw = min(room, left)
-        change.clawed_back = claw
-        clawback += claw
-        left -= claw
-    touched = []
-    reversed_entries = []
-    for lot in lots:
-        change = changes[lot["id"]]
-        if not (change.taken_back or change.clawed_back):
-            continue
-        if change.taken_back == int(lot["remaining"]) and lot["state"] in (PENDING, AVAILABLE):
-            change.state = LOT_CLOSED
-        touched.append(change)
-        total_reversed = (
-            int(lot["taken_back"])
-            + int(lot["clawed_back"])
-            + change.taken_back
-            + change.clawed_back
-        )
-        if total_reversed == int(lot["amount"]):
-            reversed_entries.append(lot["entry_id"])
+    touched, reversed_entries, result = _plan_take_back(lots, left, int(wallet["available"]))
+    from_pending, from_available, clawback = (
+        result.from_pending,
+        result.from_available,
+        result.clawback,
+    )
     await apply_lot_changes(touched)
-    result = TakeBack(from_pending, from_available, clawback)
     entry = await db.one(
         "INSERT INTO ledger_entries (customer_id, currency, kind, status, amount, occurred_at,"
         " description, merchant_id, source_type, source_id, details, idempotency_key,"
@@ -405,3 +361,59 @@ async def _take_back(request: TakeBackRequest, now: datetime) -> TakeBack:
         lifetime_earned=-(from_pending + from_available + clawback),
     )
     return result
+
+
+def _plan_take_back(
+    lots: list[dict[str, Any]], left: int, available_budget: int
+) -> tuple[list[LotChange], list[int], TakeBack]:
+    """How `left` is taken back from the credit's lots: from what is still pending, then
+    from what is available but not held by reservations (`available_budget`), the rest
+    clawed back. The lots changed, the entries now wholly reversed, and the amounts."""
+    changes = {lot["id"]: LotChange(id=lot["id"], state=lot["state"]) for lot in lots}
+    from_pending = from_available = clawback = 0
+    for lot in sorted(lots, key=lambda lot: lot["state"] != PENDING):
+        if left <= 0:
+            break
+        if lot["state"] == PENDING:
+            take = min(int(lot["remaining"]), left)
+            from_pending += take
+        elif lot["state"] == AVAILABLE:
+            take = min(int(lot["remaining"]), left, available_budget)
+            available_budget -= take
+            from_available += take
+        else:
+            continue
+        left -= take
+        changes[lot["id"]].taken_back = take
+    for lot in lots:
+        if left <= 0:
+            break
+        change = changes[lot["id"]]
+        room = (
+            int(lot["amount"])
+            - int(lot["taken_back"])
+            - int(lot["clawed_back"])
+            - change.taken_back
+        )
+        claw = min(room, left)
+        change.clawed_back = claw
+        clawback += claw
+        left -= claw
+    touched = []
+    reversed_entries = []
+    for lot in lots:
+        change = changes[lot["id"]]
+        if not (change.taken_back or change.clawed_back):
+            continue
+        if change.taken_back == int(lot["remaining"]) and lot["state"] in (PENDING, AVAILABLE):
+            change.state = LOT_CLOSED
+        touched.append(change)
+        total_reversed = (
+            int(lot["taken_back"])
+            + int(lot["clawed_back"])
+            + change.taken_back
+            + change.clawed_back
+        )
+        if total_reversed == int(lot["amount"]):
+            reversed_entries.append(lot["entry_id"])
+    return touched, reversed_entries, TakeBack(from_pending, from_available, clawback)

@@ -16,6 +16,8 @@ A customer's money lives in a wallet per currency, identified by (customer_id, c
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
@@ -67,7 +69,7 @@ class Entry(Model):
     merchant_id = fields.BigIntField(null=True)
     source_type = fields.CharField(max_length=32, null=True)
     source_id = fields.BigIntField(null=True)
-    details = fields.JSONField(null=True)
+    details: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     terms_version = fields.IntField(null=True)
     idempotency_key = fields.CharField(max_length=200, null=True, unique=True)
     reservation_key = fields.CharField(max_length=200, null=True, unique=True)
@@ -152,7 +154,7 @@ class Transfer(Model):
     entry: fields.ForeignKeyNullableRelation[Entry] = fields.ForeignKeyField(
         "ledger.Entry", related_name="transfers", null=True, on_delete=fields.RESTRICT
     )
-    details = fields.JSONField(null=True)
+    details: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -19,7 +19,7 @@ async def transfer(
     entry_id: int | None,
     postings: list[tuple[str, int]],
     now: datetime,
-    details: dict | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
     """One transfer and its postings (zero amounts left out); they must sum to zero."""
     lines = [(account, amount) for account, amount in postings if amount]

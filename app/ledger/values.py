@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 CREDIT_KINDS = frozenset({"CASHBACK", "BONUS", "REFERRAL", "ADJUSTMENT"})
 # The most a wallet may hold (pending + available + reserved) or have earned, in minor
@@ -53,7 +54,7 @@ class Entry:
     merchant_id: int | None
     source_type: str | None  # "purchase", "redemption", "refund", ...
     source_id: int | None
-    details: dict | None  # e.g. {"explanation": [{label, percent, base, amount}, ...]}
+    details: dict[str, Any] | None  # e.g. {"explanation": [{label, percent, base, amount}, ...]}
 
 
 @dataclass(frozen=True)

@@ -107,19 +107,7 @@ async def update_program(
                 problems.add(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
             else:
                 currency = currency_code
-        if pending_days is not None and not 0 <= pending_days <= 365:
-            problems.add(InvalidInput("Between 0 and 365 days.", field=["input", "pendingDays"]))
-        if credit_validity_days is not None and not 1 <= credit_validity_days <= 3650:
-            problems.add(
-                InvalidInput("Between 1 and 3650 days.", field=["input", "creditValidityDays"])
-            )
-        if max_redemption_share is not None and not _is_share(max_redemption_share):
-            problems.add(
-                InvalidInput(
-                    "A share above 0 and at most 1, with at most 4 decimals.",
-                    field=["input", "maxRedemptionShare"],
-                )
-            )
+        _check_periods_and_share(pending_days, credit_validity_days, max_redemption_share, problems)
         minimum_minor = row.minimum_redemption_minor
         if minimum_redemption is not None:
             amount, amount_currency = minimum_redemption
@@ -153,15 +141,40 @@ async def update_program(
             row.credit_validity_days = credit_validity_days
         if max_redemption_share is not None:
             row.max_redemption_share = max_redemption_share
-        current = await TermsVersion.get_or_none(version=row.terms_version)
-        if terms is not None and (current is None or current.text != terms.strip()):
-            row.terms_version += 1
-            await TermsVersion.create(
-                version=row.terms_version, text=terms.strip(), created_at=clock.now()
-            )
+        if terms is not None:
+            await _new_terms_version(row, terms.strip())
         row.updated_at = clock.now()
         await row.save()
     return await get_program()
+
+
+def _check_periods_and_share(
+    pending_days: int | None,
+    credit_validity_days: int | None,
+    max_redemption_share: Decimal | None,
+    problems: InputErrors,
+) -> None:
+    if pending_days is not None and not 0 <= pending_days <= 365:
+        problems.add(InvalidInput("Between 0 and 365 days.", field=["input", "pendingDays"]))
+    if credit_validity_days is not None and not 1 <= credit_validity_days <= 3650:
+        problems.add(
+            InvalidInput("Between 1 and 3650 days.", field=["input", "creditValidityDays"])
+        )
+    if max_redemption_share is not None and not _is_share(max_redemption_share):
+        problems.add(
+            InvalidInput(
+                "A share above 0 and at most 1, with at most 4 decimals.",
+                field=["input", "maxRedemptionShare"],
+            )
+        )
+
+
+async def _new_terms_version(row: ProgramSettings, text: str) -> None:
+    """A terms text that differs from the current one becomes the next version."""
+    current = await TermsVersion.get_or_none(version=row.terms_version)
+    if current is None or current.text != text:
+        row.terms_version += 1
+        await TermsVersion.create(version=row.terms_version, text=text, created_at=clock.now())
 
 
 def _positive_minor(given: tuple[Decimal, str], currency: str, *, field: list[str]) -> int:

@@ -21,7 +21,7 @@ STEP = 40
 WORK = 24  # one step for each demo customer
 
 
-async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm) -> dict[str, int]:
+async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm[Any]) -> dict[str, int]:
     settings = get_settings()
     program = await get_program()
     currency = program.currency_code

@@ -450,9 +450,9 @@ async def expire_lapsed(*, limit: int = 500) -> int:
         Redemption.filter(status=RESERVED, expires_at__lte=clock.now())
         .order_by("expires_at")
         .limit(limit)
-        .values_list("id", flat=True)
+        .values_list("id")
     )
-    for pk in ids:
+    for (pk,) in ids:
 
         async def expire(pk: int = pk) -> Redemption:
             return await _release(pk, field=None)

@@ -19,12 +19,13 @@ from app.redemptions import service
 from app.redemptions.models import Redemption as RedemptionRow
 from app.redemptions.models import RedemptionStatus as RedemptionStatusValue
 
-RedemptionStatus = strawberry.enum(
+strawberry.enum(
     RedemptionStatusValue,
     name="RedemptionStatus",
     description="RESERVED: credits held, waiting for the order. CAPTURED: spent on the order. "
     "RELEASED: given back (cancelled). EXPIRED: not captured in time, given back.",
 )
+RedemptionStatus = RedemptionStatusValue  # the GraphQL enum is the model's own class
 
 
 def _viewer_id(info: Info) -> int | None:
@@ -34,8 +35,8 @@ def _viewer_id(info: Info) -> int | None:
 
 @strawberry.type(description="Credits set aside to pay part of an order at a merchant.")
 class Redemption(Node):
-    status: RedemptionStatus  # type: ignore[valid-type]
-    channel: Channel  # type: ignore[valid-type]
+    status: RedemptionStatus
+    channel: Channel
     amount: Money
     expires_at: datetime = strawberry.field(
         description="When an uncaptured redemption expires and its credits come back."
@@ -127,7 +128,7 @@ class ViewerFields:
 class StartRedemptionInput:
     merchant_id: strawberry.ID
     amount: MoneyInput
-    channel: Channel  # type: ignore[valid-type]
+    channel: Channel
     idempotency_key: str = strawberry.field(
         description="The client's key for this attempt: sending it again returns the same "
         "redemption."

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from app.accounts.models import User
 from app.core.errors import InvalidInput
 from app.core.pagination import keyset_page
+from app.settings import get_settings
 from tests.factories import make_customer
+
+SMALL_PAGE_CAP = 3
+
+
+@pytest.fixture
+def small_page_cap(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """MAX_PAGE_SIZE set to SMALL_PAGE_CAP for the test: a few rows go past it."""
+    monkeypatch.setenv("MAX_PAGE_SIZE", str(SMALL_PAGE_CAP))
+    get_settings.cache_clear()
+    yield SMALL_PAGE_CAP
+    monkeypatch.delenv("MAX_PAGE_SIZE")
+    get_settings.cache_clear()
 
 
 async def test_pages_stay_stable_when_newer_rows_arrive(db) -> None:
@@ -43,10 +57,18 @@ async def test_pages_can_follow_a_compound_order(db) -> None:
     assert len(collected) == 5
 
 
-async def test_first_is_capped_and_a_bad_cursor_is_refused(db) -> None:
-    await make_customer()
+async def test_first_past_the_max_page_size_setting_gets_a_page_of_that_size(
+    db, small_page_cap: int
+) -> None:
+    for _ in range(small_page_cap + 2):
+        await make_customer()
     page = await keyset_page(User.all(), first=10_000, after=None)
-    assert len(page.items) == 1
+    assert len(page.items) == small_page_cap
+    assert page.has_next_page
+
+
+async def test_a_bad_cursor_or_a_negative_first_is_refused(db) -> None:
+    await make_customer()
     with pytest.raises(InvalidInput):
         await keyset_page(User.all(), first=2, after="not-a-cursor")
     with pytest.raises(InvalidInput):
@@ -110,21 +132,3 @@ async def test_an_oversized_or_non_ascii_cursor_is_refused_before_decoding(db) -
     for cursor in ["A" * 5_000, "WzFd€"]:
         with pytest.raises(InvalidInput):
             await keyset_page(User.all(), first=2, after=cursor)
-
-
-async def test_the_max_page_size_setting_caps_every_page(
-    db, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from app.settings import get_settings
-
-    for _ in range(4):
-        await make_customer()
-    monkeypatch.setenv("MAX_PAGE_SIZE", "3")
-    get_settings.cache_clear()
-    try:
-        page = await keyset_page(User.all(), first=100, after=None)
-    finally:
-        monkeypatch.delenv("MAX_PAGE_SIZE")
-        get_settings.cache_clear()
-    assert len(page.items) == 3
-    assert page.has_next_page

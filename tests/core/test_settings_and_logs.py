@@ -4,7 +4,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from app.core.logging import JsonFormatter, request_id_var
+from app.core.logging import configure_logging, request_id_var
 from app.settings import Settings
 
 
@@ -21,14 +21,24 @@ def test_cors_origins_are_read_comma_separated(monkeypatch) -> None:
     assert Settings().cors_origins == ["https://a.example", "https://b.example"]
 
 
-def test_json_logs_carry_the_request_id() -> None:
-    token = request_id_var.set("req-7")
+def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    log = logging.getLogger("app.test")
     try:
-        record = logging.LogRecord("app", logging.ERROR, __file__, 1, "boom %s", ("x",), None)
-        record.request_id = request_id_var.get()
-        line = json.loads(JsonFormatter().format(record))
+        # The logging the service configures: its handler stamps each line with the id.
+        configure_logging(json_logs=True)
+        token = request_id_var.set("req-7")
+        try:
+            log.error("boom %s", "x")
+        finally:
+            request_id_var.reset(token)
+        log.warning("outside a request")
     finally:
-        request_id_var.reset(token)
-    assert line["message"] == "boom x"
-    assert line["request_id"] == "req-7"
-    assert line["level"] == "ERROR"
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert inside["message"] == "boom x"
+    assert inside["request_id"] == "req-7"
+    assert inside["level"] == "ERROR"
+    assert outside["request_id"] == "-"

@@ -46,9 +46,11 @@ async def test_listing_redemptions_does_not_grow_with_the_page(api: Api) -> None
         await started(api, token, gid("Merchant", merchants[n % 3]), "1.00", key=f"k{n}")
 
     with count_statements() as two:
-        await api.gql(LIST, {"first": 2}, token=token)
+        few = await api.gql(LIST, {"first": 2}, token=token)
     with count_statements() as twelve:
-        await api.gql(LIST, {"first": 12}, token=token)
+        many = await api.gql(LIST, {"first": 12}, token=token)
+    assert len(few["data"]["viewer"]["redemptions"]["edges"]) == 2
+    assert len(many["data"]["viewer"]["redemptions"]["edges"]) == 12
 
     # The caller's session is live, the page, its merchants.
     assert len(two) == len(twelve) <= 4, "\n".join(twelve)
