@@ -326,6 +326,15 @@ async def find_customers(
     )
 
 
+async def birth_dates(user_ids: Iterable[int]) -> dict[int, date | None]:
+    """Each customer's birth date (None when not given), in one query."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await User.filter(id__in=wanted).values_list("id", "birth_date")
+    return {int(pk): born for pk, born in rows}
+
+
 async def invited_counts(user_ids: list[int]) -> dict[int, int]:
     """How many customers signed up with each user's referral code."""
     rows = await (

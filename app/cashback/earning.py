@@ -12,9 +12,11 @@ The rules (SEMANTICS.md, "Earning cashback"):
   has given its maximum, the rest of the line earns at the next best percent, so a capped
   promotion never leaves a customer with less than they would have earned without it.
   Lines take from a cap in the order they were given.
-- Offers (seam for the offers feature): a boosted offer is one more candidate percent for the
-  lines it matches (not multiplied by the tier; offers do not stack, the best percent wins);
-  a bonus offer adds its bonus once per qualifying purchase (the largest one applies).
+- Offers (app/offers, through cashback's offers seam): a boosted offer is one more candidate
+  percent for the lines it matches (not multiplied by the tier; offers do not stack, the
+  best percent wins, and a line uses one offer at most). An offer gives at most what is
+  left of its budget; the rest of the line earns as it would without offers. A bonus offer
+  adds its bonus once per qualifying purchase (the largest one whose budget covers it).
 - The credit is the exact sum rounded down to the minor unit. The explanation lists one part
   per source (merchant, rule, offer) with its percent, the base it applied to and its
   amount; the parts' amounts add up exactly to the credit.
@@ -102,6 +104,8 @@ class OfferTerms:
     category: str | None = None  # normalised
     channels: frozenset[str] | None = None
     minimum_spend_minor: int | None = None
+    # What is left of the offer's budget: it gives at most this in the purchase.
+    budget_left_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +293,7 @@ def compute_cashback(
             label=o.title,
             percent=_shown(o.percent),
             rate=_rate(o.percent),
-            cap=None,
+            cap=None if o.budget_left_minor is None else Fraction(o.budget_left_minor),
             order=10_000 + i,
         )
         for i, o in enumerate(sorted(boosted, key=lambda o: o.id))
@@ -339,11 +343,17 @@ def compute_cashback(
         # Best percent first; between equals an uncapped one, then the earliest source.
         candidates.sort(key=lambda c: (-c.rate, c.cap is not None, c.order))
         remaining = base
+        offer_used = False
         for candidate in candidates:
             if remaining <= 0:
                 break
             if candidate.cap is not None and candidate.cap <= 0:
                 continue
+            # One offer per item: when its budget runs out, the rest earns as without offers.
+            is_offer = candidate.source.startswith("offer:")
+            if is_offer and offer_used:
+                continue
+            offer_used = offer_used or is_offer
             give = remaining * candidate.rate
             covered = remaining
             if candidate.cap is not None and give > candidate.cap:
@@ -381,6 +391,7 @@ def compute_cashback(
         for o in offers
         if o.kind == OfferKind.BONUS_CREDITS
         and (o.bonus_minor or 0) > 0
+        and (o.budget_left_minor is None or o.budget_left_minor >= (o.bonus_minor or 0))
         and (o.minimum_spend_minor is None or facts.total_minor >= o.minimum_spend_minor)
         and any(
             _matches(

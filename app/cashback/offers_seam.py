@@ -1,28 +1,26 @@
-"""Where offers join earning. The offers feature answers these; until it does, no customer
-has an offer and recording a purchase uses none.
+"""Where offers join earning: the offers feature (app/offers) answers.
 
-- `eligible_offers` returns the offers a purchase may use (audience, window, activation
-  before the purchase, per-customer limit and budget already checked), as
-  `earning.OfferTerms`; `earning.compute_cashback` matches them to the purchase's lines and
-  picks the best (boosted percent per line; one bonus per purchase).
-- `record_offer_use` runs inside the purchase's transaction with the offers the credit used,
-  so limits and budgets are consumed exactly when the cashback is credited.
+- `offer_book` reads, once per batch of purchases, the offers they may use (audience,
+  window, activation before the purchase, per-customer limit and budget are checked per
+  purchase by `OfferBook.eligible`, as `earning.OfferTerms`); `earning.compute_cashback`
+  matches them to the purchase's lines and picks the best.
+- `record_offer_use` runs inside the purchase's transaction with what each offer gave, so
+  limits and budgets are consumed exactly when the cashback is credited; it raises
+  `OfferNotAvailable` when one ran out meanwhile (the purchase is then computed again).
+- `give_back_offer_use` runs inside a refund's transaction.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from app.offers.errors import OfferNotAvailable
+from app.offers.usage import OfferBook, offer_book
+from app.offers.usage import consume as record_offer_use
+from app.offers.usage import give_back as give_back_offer_use
 
-from app.cashback.earning import OfferTerms
-
-
-async def eligible_offers(
-    *, customer_id: int | None, merchant_id: int, channel: str, occurred_at: datetime
-) -> list[OfferTerms]:
-    return []
-
-
-async def record_offer_use(
-    *, purchase_id: int, customer_id: int, offer_ids: tuple[int, ...], amounts: dict[int, int]
-) -> None:
-    return None
+__all__ = [
+    "OfferBook",
+    "OfferNotAvailable",
+    "give_back_offer_use",
+    "offer_book",
+    "record_offer_use",
+]

@@ -9,6 +9,7 @@ together.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -326,6 +327,8 @@ class EarningContext:
     spend: dict[int, int] | None = None
     categories: dict[tuple[int, str], str] = field(default_factory=dict)
     redeemed: dict[tuple[int, str], int] = field(default_factory=dict)
+    offers: offers_seam.OfferBook | None = None
+    rows: Sequence[Checked] = ()
 
     async def prepare_earning(self, rows: Sequence[Checked]) -> None:
         """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`."""
@@ -348,8 +351,23 @@ class EarningContext:
         # No cashback is earned on credits, those of a redemption captured for the same
         # order included (its orderReference is the purchase's externalId at the store).
         self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
+        self.rows = rows
+        await self.read_offers()
 
-    async def earning_for(self, row: Checked) -> tuple[Earning, TierInfo]:
+    async def read_offers(self) -> None:
+        """The offers the batch may use (read again when one ran out meanwhile: what the
+        batch recorded so far has committed)."""
+        rows = self.rows
+        self.offers = await offers_seam.offer_book(
+            customer_ids=(r.customer_id for r in rows if r.customer_id is not None),
+            merchant_ids=(r.store.merchant_id for r in rows if r.store),
+            occurred=(min(r.occurred_at for r in rows), max(r.occurred_at for r in rows)),
+            currency=self.program.currency_code,
+        )
+
+    async def earning_for(
+        self, row: Checked, *, with_offers: bool = True
+    ) -> tuple[Earning, TierInfo]:
         assert row.store and self.rules is not None and self.tiers is not None
         assert self.spend is not None
         store = row.store
@@ -381,16 +399,26 @@ class EarningContext:
             ),
             lines=lines,
         )
-        offers = await offers_seam.eligible_offers(
-            customer_id=row.customer_id,
+        assert self.offers is not None
+        offers = self.offers.eligible(
+            customer_id=row.customer_id if with_offers else None,
             merchant_id=store.merchant_id,
             channel=store.channel.value,
             occurred_at=row.occurred_at,
+            tier_code=tier.code,
         )
         return compute_cashback(facts, rules=self.rules, tier=tier.terms, offers=offers), tier
 
-    def counted(self, purchase: Purchase) -> None:
-        """A purchase just recorded counts towards its customer's tier for the next ones."""
+    def counted(self, purchase: Purchase, earned: Earning) -> None:
+        """A purchase just recorded counts towards its customer's tier and offers for the
+        next ones."""
+        if self.offers is not None:
+            self.offers.used(
+                customer_id=purchase.customer_id,
+                amounts=offer_amounts(earned),
+                occurred_at=purchase.occurred_at,
+                channel=purchase.channel,
+            )
         if self.spend is not None and purchase.occurred_at >= self.now - TIER_WINDOW:
             self.spend[purchase.customer_id] = (
                 self.spend.get(purchase.customer_id, 0) + purchase.total_minor
@@ -532,12 +560,8 @@ async def _insert_purchase(
             await offers_seam.record_offer_use(
                 purchase_id=purchase_id,
                 customer_id=row.customer_id,
-                offer_ids=earned.offer_ids,
-                amounts={
-                    int(p.source.split(":")[1]): p.amount_minor
-                    for p in earned.parts
-                    if p.source.startswith("offer:")
-                },
+                amounts=offer_amounts(earned),
+                now=context.now,
             )
     # The row as it was written, without reading it back.
     return Purchase._init_from_db(
@@ -584,6 +608,16 @@ _INSERT_PURCHASE_AND_ITEMS_PG = (
     f"${len(_PURCHASE_COLUMNS) + 4}::int[], ${len(_PURCHASE_COLUMNS) + 5}::bigint[]) AS v) "
     "SELECT id FROM p"
 )
+
+
+def offer_amounts(earned: Earning) -> dict[int, int]:
+    """What each offer gave to a credit."""
+    amounts: dict[int, int] = {}
+    for part in earned.parts:
+        if part.source.startswith("offer:"):
+            offer_id = int(part.source.split(":")[1])
+            amounts[offer_id] = amounts.get(offer_id, 0) + part.amount_minor
+    return amounts
 
 
 def earned_redeemed(row: Checked, earned: Earning) -> int:
@@ -662,9 +696,8 @@ async def _record_one(
         return _repeat(existing[key], row)
     if context.rules is None:  # every row was a repeat when the batch began
         await context.prepare_earning([row])
-    earned, tier = await context.earning_for(row)
     try:
-        purchase = await retrying(lambda: _insert_purchase(row, earned, tier, context))
+        purchase, earned = await _insert_with_offers(row, context)
     except IntegrityError:
         # Recorded at the same moment by another request: that one counts.
         found = await Purchase.get_or_none(store_id=row.store_id, external_id=row.external_id)
@@ -675,8 +708,27 @@ async def _record_one(
     except (DomainError, DomainErrors) as error:
         return Outcome(error=error)
     existing[key] = purchase
-    context.counted(purchase)
+    context.counted(purchase, earned)
     return Outcome(purchase=purchase, created=True)
+
+
+# An offer that ran out between reading and writing: computed again this many times.
+OFFER_RETRIES = 5
+
+
+async def _insert_with_offers(row: Checked, context: EarningContext) -> tuple[Purchase, Earning]:
+    """The purchase recorded with the offers still available when it commits (without
+    offers, if they keep running out under it)."""
+    for attempt in range(OFFER_RETRIES + 1):
+        earned, tier = await context.earning_for(row, with_offers=attempt < OFFER_RETRIES)
+        try:
+            purchase = await retrying(
+                functools.partial(_insert_purchase, row, earned, tier, context)
+            )
+            return purchase, earned
+        except offers_seam.OfferNotAvailable:
+            await context.read_offers()
+    raise AssertionError("the last attempt uses no offer")
 
 
 def _lanes(rows: Sequence[Checked | DomainErrors]) -> list[list[int]]:

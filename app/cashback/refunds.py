@@ -10,6 +10,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import ledger
+from app.cashback import offers_seam
 from app.cashback.errors import RefundExceedsPurchase, UnknownPurchase
 from app.cashback.models import Purchase, PurchaseStatus, Refund
 from app.cashback.purchases import SOURCE_PURCHASE
@@ -140,6 +141,10 @@ async def _refund(
             await refund.save(
                 update_fields=["from_pending_minor", "from_available_minor", "clawback_minor"]
             )
+        # The offers it used get back their share of budget (and the use, when in full).
+        await offers_seam.give_back_offer_use(
+            purchase_id=purchase.id, refunded_minor=refunded, total_minor=purchase.total_minor
+        )
         purchase.refunded_minor = refunded
         purchase.cashback_reversed_minor += take
         purchase.status = _status(purchase)

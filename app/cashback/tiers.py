@@ -121,19 +121,34 @@ async def spend_by_customer(customer_ids: Iterable[int], *, now: datetime) -> di
 
 
 async def customer_tier(*, customer_id: int) -> CustomerTier:
+    [found] = await customer_tiers([customer_id])
+    return found
+
+
+async def customer_tiers(customer_ids: Sequence[int]) -> list[CustomerTier]:
+    """Each customer's tier and how far the next one is (a DataLoader's batch function:
+    the fields of one screen that need the tier share one reading)."""
     program = await get_program()
     tiers = await list_tiers(currency=program.currency_code)
-    spend = (await spend_by_customer([customer_id], now=clock.now())).get(customer_id, 0)
-    tier, following = tier_for_spend(tiers, spend)
+    spends = await spend_by_customer(customer_ids, now=clock.now())
     currency = program.currency_code
-    return CustomerTier(
-        tier=tier,
-        next_tier=following,
-        spend=Money.from_minor(spend, currency),
-        spend_to_next_tier=(
-            Money.from_minor(following.minimum_spend.minor - spend, currency) if following else None
-        ),
-    )
+    found = []
+    for customer_id in customer_ids:
+        spend = spends.get(customer_id, 0)
+        tier, following = tier_for_spend(tiers, spend)
+        found.append(
+            CustomerTier(
+                tier=tier,
+                next_tier=following,
+                spend=Money.from_minor(spend, currency),
+                spend_to_next_tier=(
+                    Money.from_minor(following.minimum_spend.minor - spend, currency)
+                    if following
+                    else None
+                ),
+            )
+        )
+    return found
 
 
 async def update_tiers(*, tiers: Sequence[TierSpec]) -> list[TierInfo]:

@@ -521,8 +521,8 @@ class UpdateTiersPayload:
 @strawberry.type
 class ViewerFields:
     @strawberry.field(permission_classes=[IsCustomer], description="The customer's tier.")
-    async def tier(self, root: strawberry.Parent[ViewerRoot]) -> CustomerTier:
-        return CustomerTier.of(await tiers.customer_tier(customer_id=root.id))
+    async def tier(self, root: strawberry.Parent[ViewerRoot], info: Info) -> CustomerTier:
+        return CustomerTier.of(await info.context.loader(tiers.customer_tiers).load(root.id))
 
     @strawberry.field(permission_classes=[IsCustomer], description="Purchases, newest first.")
     async def purchases(

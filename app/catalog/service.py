@@ -307,6 +307,12 @@ async def categories_by_sku(merchant_id: int, skus: Iterable[str]) -> dict[str, 
     return dict(rows)
 
 
+async def has_category(name: str) -> bool:
+    """Whether some product of the catalogue is in this category (compared as categories
+    are: without regard to case)."""
+    return await Product.filter(category__iexact=" ".join(name.split())).exists()
+
+
 async def list_categories() -> list[str]:
     """Each category once (categories compare without regard to case)."""
     rows = await Product.all().distinct().order_by("category").values_list("category", flat=True)

@@ -1,0 +1,280 @@
+"""Offers at work: activated by customers, matched to purchases, consumed in the
+purchase's transaction and given back by refunds.
+
+A purchase reads the offers it may use once per batch (`OfferBook`), then consumes what
+its credit used with conditional updates in its own transaction: the budget never goes
+beyond its total and a customer never beyond their limit, whatever runs at the same time
+on any process. When a condition fails, the purchase is computed again without that offer
+(`OfferNotAvailable`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+from tortoise.expressions import Q
+
+from app import db
+from app.accounts import service as accounts
+from app.cashback.earning import OfferKind, OfferTerms
+from app.core.money import minor_units
+from app.offers.audience import Audience, Member, audience_of, includes
+from app.offers.errors import OfferExpired, OfferNotAvailable, OfferNotEligible, UnknownOffer
+from app.offers.feed import OfferCard
+from app.offers.models import Offer, OfferCustomer, OfferStatus, OfferUse
+from app.offers.service import offer_pk
+from app.segments import service as segments
+from app.segments.service import Profile
+
+_OFFER = Offer._meta.db_table
+_STANDING = OfferCustomer._meta.db_table
+_USE = OfferUse._meta.db_table
+
+
+@dataclass
+class _Standing:
+    activated_at: datetime | None = None
+    uses: int = 0
+
+
+def budget_left(offer: Offer) -> int | None:
+    return None if offer.budget_minor is None else offer.budget_minor - offer.budget_used_minor
+
+
+def _has_budget(offer: Offer) -> bool:
+    left = budget_left(offer)
+    return left is None or left >= (offer.bonus_minor or 1)
+
+
+def _terms(offer: Offer) -> OfferTerms:
+    return OfferTerms(
+        id=offer.id,
+        title=offer.title,
+        kind=OfferKind(offer.kind),
+        percent=None if offer.percent is None else Decimal(offer.percent),
+        bonus_minor=offer.bonus_minor,
+        merchant_id=offer.merchant_id,
+        category=offer.category_key,
+        channels=frozenset(offer.channels.split(",")) if offer.channels else None,
+        minimum_spend_minor=offer.minimum_spend_minor,
+        budget_left_minor=budget_left(offer),
+    )
+
+
+@dataclass
+class OfferBook:
+    """What a batch of purchases needs of offers, read once: the live offers at its
+    merchants, its customers' standing with them, their birth dates and profiles."""
+
+    offers: list[tuple[Offer, Audience]]
+    standings: dict[tuple[int, int], _Standing]
+    birth_dates: Mapping[int, object]
+    profiles: dict[int, Profile]
+    minor_units: int
+    _terms: dict[int, OfferTerms] = field(default_factory=dict)
+
+    def eligible(
+        self,
+        *,
+        customer_id: int | None,
+        merchant_id: int,
+        channel: str,
+        occurred_at: datetime,
+        tier_code: str,
+    ) -> list[OfferTerms]:
+        """The offers this purchase may use: audience, window, activation before the
+        purchase, the customer's limit and the budget checked (items are matched by
+        earning)."""
+        if customer_id is None or not self.offers:
+            return []
+        born = self.birth_dates.get(customer_id)
+        member = Member.of(
+            tier_code=tier_code,
+            birth_date=born,  # type: ignore[arg-type]
+            profile=self.profiles.get(customer_id) or Profile(customer_id=customer_id),
+            at=occurred_at,
+            minor_units=self.minor_units,
+        )
+        found = []
+        for offer, audience in self.offers:
+            if offer.merchant_id not in (None, merchant_id):
+                continue
+            if not offer.starts_at <= occurred_at < offer.ends_at or not _has_budget(offer):
+                continue
+            standing = self.standings.get((offer.id, customer_id)) or _Standing()
+            if offer.requires_activation and (
+                standing.activated_at is None or standing.activated_at > occurred_at
+            ):
+                continue
+            if offer.per_customer_limit is not None and standing.uses >= offer.per_customer_limit:
+                continue
+            if includes(audience, member):
+                found.append(self._terms.setdefault(offer.id, _terms(offer)))
+        return found
+
+    def used(
+        self, *, customer_id: int, amounts: Mapping[int, int], occurred_at: datetime, channel: str
+    ) -> None:
+        """A purchase of the batch was recorded: the next ones see its uses and that the
+        customer has bought."""
+        for offer, _ in self.offers:
+            if offer.id in amounts:
+                offer.budget_used_minor += amounts[offer.id]
+                self._terms.pop(offer.id, None)
+                standing = self.standings.setdefault((offer.id, customer_id), _Standing())
+                standing.uses += 1
+        profile = self.profiles.get(customer_id) or Profile(customer_id=customer_id)
+        last = profile.last_purchase_at
+        self.profiles[customer_id] = replace(
+            profile,
+            purchase_count=profile.purchase_count + 1,
+            last_purchase_at=occurred_at if last is None else max(last, occurred_at),
+            online_count=profile.online_count + (channel == "ONLINE"),
+            in_store_count=profile.in_store_count + (channel == "IN_STORE"),
+        )
+
+
+async def offer_book(
+    *,
+    customer_ids: Iterable[int],
+    merchant_ids: Iterable[int],
+    occurred: tuple[datetime, datetime],
+    currency: str,
+) -> OfferBook:
+    """The book for purchases by these customers at these merchants, occurring between
+    `occurred` (earliest, latest)."""
+    customers = sorted(set(customer_ids))
+    merchants = sorted(set(merchant_ids))
+    earliest, latest = occurred
+    offers: list[Offer] = []
+    if customers:
+        offers = await Offer.filter(
+            Q(merchant_id=None) | Q(merchant_id__in=merchants),
+            status=OfferStatus.ACTIVE,
+            starts_at__lte=latest,
+            ends_at__gt=earliest,
+        )
+    standings: dict[tuple[int, int], _Standing] = {}
+    born: Mapping[int, object] = {}
+    profiles: dict[int, Profile] = {}
+    if offers:
+        rows = await OfferCustomer.filter(
+            offer_id__in=[o.id for o in offers], customer_id__in=customers
+        ).values_list("offer_id", "customer_id", "activated_at", "uses")
+        standings = {(o, c): _Standing(a, u) for o, c, a, u in rows}
+        if any(audience_of(o).targeted for o in offers):
+            born = await accounts.birth_dates(customers)
+            profiles = await segments.profiles_of(customers)
+    return OfferBook(
+        offers=[(o, audience_of(o)) for o in offers],
+        standings=standings,
+        birth_dates=born,
+        profiles=profiles,
+        minor_units=minor_units(currency),
+    )
+
+
+# --- activation --------------------------------------------------------------------------
+
+
+def check_open_to(offer: Offer, member: Member, standing_uses: int, now: datetime) -> None:
+    """Why this customer cannot take this offer now, if they cannot."""
+    if offer.status == OfferStatus.ENDED or offer.ends_at <= now:
+        raise OfferExpired(field=["offerId"])
+    if (
+        offer.status != OfferStatus.ACTIVE
+        or offer.starts_at > now
+        or not _has_budget(offer)
+        or (offer.per_customer_limit is not None and standing_uses >= offer.per_customer_limit)
+        or not includes(audience_of(offer), member)
+    ):
+        raise OfferNotEligible(field=["offerId"])
+
+
+async def activate(*, offer_id: str, customer_id: int, member: Member, now: datetime) -> OfferCard:
+    """Activate an offer for the customer: purchases that occur from now on may use it.
+    Activating again keeps the first activation."""
+    offer = await Offer.get_or_none(id=offer_pk(offer_id, field=["offerId"]))
+    if offer is None:
+        raise UnknownOffer(field=["offerId"])
+    standing = await OfferCustomer.get_or_none(offer_id=offer.id, customer_id=customer_id)
+    if standing is None or standing.activated_at is None:
+        check_open_to(offer, member, standing.uses if standing else 0, now)
+        await db.execute(
+            f"INSERT INTO {_STANDING} (offer_id, customer_id, activated_at, uses) "  # noqa: S608
+            "VALUES (?, ?, ?, 0) ON CONFLICT (offer_id, customer_id) DO UPDATE "
+            f"SET activated_at = COALESCE({_STANDING}.activated_at, excluded.activated_at)",
+            offer.id,
+            customer_id,
+            now,
+        )
+    return OfferCard.of(offer, activated=True)
+
+
+# --- at purchase and refund ---------------------------------------------------------------
+
+# Budget and uses in one conditional statement each: a row that does not qualify is not
+# updated, and the purchase is computed again.
+_TAKE_BUDGET = (
+    f"UPDATE {_OFFER} SET budget_used_minor = budget_used_minor + ?, "  # noqa: S608
+    "uses_count = uses_count + 1 "
+    f"WHERE id = ? AND status = '{OfferStatus.ACTIVE.value}' "
+    "AND (budget_minor IS NULL OR budget_used_minor + ? <= budget_minor)"
+)
+_TAKE_USE = (
+    f"INSERT INTO {_STANDING} (offer_id, customer_id, activated_at, uses) "  # noqa: S608
+    "VALUES (?, ?, NULL, 1) ON CONFLICT (offer_id, customer_id) DO UPDATE "
+    f"SET uses = {_STANDING}.uses + 1 "
+    f"WHERE {_STANDING}.uses < COALESCE((SELECT per_customer_limit FROM {_OFFER} "
+    "WHERE id = excluded.offer_id), 2147483647) RETURNING uses"
+)
+_RECORD_USE = (
+    f"INSERT INTO {_USE} (offer_id, customer_id, purchase_id, amount_minor, "  # noqa: S608
+    "returned_minor, use_returned, created_at) VALUES (?, ?, ?, ?, 0, FALSE, ?)"
+)
+
+
+async def consume(
+    *, purchase_id: int, customer_id: int, amounts: Mapping[int, int], now: datetime
+) -> None:
+    """Inside the purchase's transaction: each offer its credit used gives its part from
+    the budget and counts one use of the customer's limit."""
+    for offer_id, amount in sorted(amounts.items()):
+        if await db.execute(_TAKE_BUDGET, amount, offer_id, amount) != 1:
+            raise OfferNotAvailable(str(offer_id))
+        if not await db.rows(_TAKE_USE, offer_id, customer_id):
+            raise OfferNotAvailable(str(offer_id))
+        await db.execute(_RECORD_USE, offer_id, customer_id, purchase_id, amount, now)
+
+
+async def give_back(*, purchase_id: int, refunded_minor: int, total_minor: int) -> None:
+    """Inside a refund's transaction: the offers the purchase used get back the refunded
+    share of what it took from their budgets, and the customer's use when the purchase is
+    refunded in full."""
+    uses = await OfferUse.filter(purchase_id=purchase_id)
+    full = refunded_minor >= total_minor
+    for use in uses:
+        returned = use.amount_minor * min(refunded_minor, total_minor) // max(total_minor, 1)
+        delta = returned - use.returned_minor
+        use_back = full and not use.use_returned
+        if delta <= 0 and not use_back:
+            continue
+        await db.execute(
+            f"UPDATE {_OFFER} SET budget_used_minor = budget_used_minor - ?, "  # noqa: S608
+            "uses_count = uses_count - ? WHERE id = ?",
+            max(delta, 0),
+            int(use_back),
+            use.offer_id,
+        )
+        if use_back:
+            await db.execute(
+                f"UPDATE {_STANDING} SET uses = uses - 1 "  # noqa: S608
+                "WHERE offer_id = ? AND customer_id = ? AND uses > 0",
+                use.offer_id,
+                use.customer_id,
+            )
+        use.returned_minor = max(returned, use.returned_minor)
+        use.use_returned = use.use_returned or use_back
+        await use.save(update_fields=["returned_minor", "use_returned"])

@@ -1,0 +1,1 @@
+"""Customer profiles: what segments are made of."""
