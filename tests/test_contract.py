@@ -31,11 +31,7 @@ NOT_YET_BUILT = {
     "DeleteAccount",
     # Offers, suggestions, inbox, metrics
     "Home",
-    "Offers",
     "PostPurchaseSuggestions",
-    "ActivateOffer",
-    "CreateOffer",
-    "PublicOffers",
     "RelatedProducts",
     "Notifications",
     "MarkNotificationsRead",
