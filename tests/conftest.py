@@ -141,3 +141,7 @@ async def api(db: Settings, app_cache: dict[str, object]) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app_cache[key])  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Api(client, db)
+
+
+# Two real server processes on the PostgreSQL test database (tests/servers.py).
+from tests.servers import servers  # noqa: E402, F401

@@ -1,0 +1,104 @@
+"""Real server processes on the PostgreSQL test database, for the stories that need
+several processes (concurrency across processes): started once per session, each its own
+`python -m app serve`, always stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.db import is_postgres
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVERS = 2
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _server_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        APP_ENV="test",
+        DATABASE_URL=settings.database_url,
+        JWT_SECRET=settings.jwt_secret,
+        DB_POOL_MIN="2",
+        DB_POOL_MAX="8",
+        LOG_LEVEL="WARNING",
+        WORKERS="1",
+    )
+    return env
+
+
+async def _wait_ready(processes: list[tuple[asyncio.subprocess.Process, str, Path]]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        for process, url, log in processes:
+            while True:
+                if process.returncode is not None:
+                    raise RuntimeError(f"server {url} exited:\n{log.read_text()[-4000:]}")
+                try:
+                    if (await client.get(f"{url}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server {url} not ready:\n{log.read_text()[-4000:]}")
+                await asyncio.sleep(0.2)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+async def servers(database: Settings) -> AsyncIterator[list[str]]:
+    """Base URLs of two server processes sharing the PostgreSQL test database."""
+    if not is_postgres(database.database_url):
+        pytest.skip("the multi-process stories run on PostgreSQL")
+    folder = Path(tempfile.mkdtemp(prefix="redemption-servers-"))
+    processes: list[tuple[asyncio.subprocess.Process, str, Path]] = []
+    try:
+        for n in range(SERVERS):
+            port = _free_port()
+            log = folder / f"server-{n}.log"
+            with log.open("wb") as out:
+                process = await asyncio.create_subprocess_exec(
+                    *(sys.executable, "-m", "app", "serve", "--host", "127.0.0.1"),
+                    *("--port", str(port), "--workers", "1"),
+                    cwd=ROOT,
+                    env=_server_env(database),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append((process, f"http://127.0.0.1:{port}", log))
+        await _wait_ready(processes)
+        yield [url for _, url, _ in processes]
+    finally:
+        for process, _, _ in processes:
+            await _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
