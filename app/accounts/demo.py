@@ -10,10 +10,13 @@ from tqdm import tqdm
 
 from app.accounts.models import Role
 from app.accounts.service import create_user
+from app.core import clock
 
 STEP = 10
 CUSTOMERS = 24
-WORK = CUSTOMERS + 1
+WORK = CUSTOMERS + 2
+# Born in the month the demo is made: sees the birthday offer.
+BIRTHDAY_CUSTOMER = 0
 
 FIRST = [
     "Ana",
@@ -50,14 +53,18 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm[Any]) -
     )
     progress.update(1)
     customers = []
-    for i in range(CUSTOMERS):
+    today = clock.now().date()
+    for i in range(CUSTOMERS + 1):
         first, last = rng.choice(FIRST), rng.choice(LAST)
+        born = date(rng.randint(1955, 2006), rng.randint(1, 12), rng.randint(1, 28))
+        if i == BIRTHDAY_CUSTOMER:
+            born = born.replace(month=today.month)
         customers.append(
             await create_user(
                 email=f"{first}.{last}.{i}@demo.example".lower(),
                 password=DEMO_PASSWORD,
                 display_name=f"{first} {last}",
-                birth_date=date(rng.randint(1955, 2006), rng.randint(1, 12), rng.randint(1, 28)),
+                birth_date=born,
                 locale=rng.choice(["en-US", "pt-BR", "es-ES", "fr-FR"]),
                 consent_personalization=rng.random() < 0.7,
                 consent_marketing=rng.random() < 0.4,
@@ -65,5 +72,6 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm[Any]) -
         )
         progress.update(1)
     state["admin"] = admin
-    state["customers"] = customers
+    # The last one has bought nothing yet: a new customer.
+    state["customers"], state["new_customer"] = customers[:-1], customers[-1]
     return {"admins": 1, "customers": len(customers)}

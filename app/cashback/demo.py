@@ -28,6 +28,8 @@ from app.program.service import get_program
 
 STEP = 30
 PURCHASES_PER_CUSTOMER = (3, 14)
+# This one last bought two months ago or more: a lapsed customer.
+LAPSED_CUSTOMER = 1
 
 RULES = [
     # name, percent, category, channels, minimum spend, cap, days it started ago, days it lasts
@@ -90,7 +92,10 @@ async def seed(rng: random.Random, state: dict[str, Any], progress: tqdm[Any]) -
                     total_amount=total,
                     total_currency=currency,
                     occurred_at=now
-                    - timedelta(days=rng.randint(0, 120), minutes=rng.randint(0, 600)),
+                    - timedelta(
+                        days=rng.randint(60, 200) if n == LAPSED_CUSTOMER else rng.randint(0, 120),
+                        minutes=rng.randint(0, 600),
+                    ),
                     items=items,
                 )
             )
