@@ -427,7 +427,10 @@ async def update_offer(offer_id: str, changes: OfferChanges) -> Offer:
 
 def _new_end(offer: Offer, given: datetime, problems: InputErrors) -> datetime:
     ends_at = clock.as_utc(given)
-    if ends_at <= offer.starts_at or ends_at <= clock.now():
+    if offer.status == OfferStatus.ENDED:
+        # Its end is when it was ended; it does not open again.
+        problems.add(InvalidInput("This offer has ended.", field=["input", "endsAt"]))
+    elif ends_at <= offer.starts_at or ends_at <= clock.now():
         problems.add(
             InvalidInput(
                 "endsAt must be after startsAt and in the future.", field=["input", "endsAt"]
