@@ -427,7 +427,10 @@ async def update_offer(offer_id: str, changes: OfferChanges) -> Offer:
 
 def _new_end(offer: Offer, given: datetime, problems: InputErrors) -> datetime:
     ends_at = clock.as_utc(given)
-    if ends_at <= offer.starts_at or ends_at <= clock.now():
+    if offer.status == OfferStatus.ENDED:
+        # Its end is when it was ended; it does not open again.
+        problems.add(InvalidInput("This offer has ended.", field=["input", "endsAt"]))
+    elif ends_at <= offer.starts_at or ends_at <= clock.now():
         problems.add(
             InvalidInput(
                 "endsAt must be after startsAt and in the future.", field=["input", "endsAt"]
@@ -469,8 +472,15 @@ def _amount_changes(offer: Offer, changes: OfferChanges, problems: InputErrors) 
 
 async def _save(offer: Offer, values: dict[str, Any]) -> Offer:
     values["updated_at"] = clock.now()
-    # Only the columns changed: a purchase may be consuming the budget at this moment.
-    await Offer.filter(id=offer.id).update(**values)
+    # Only the columns changed: a purchase may be consuming the budget at this moment,
+    # so a new budget is written only if it still covers what was used.
+    query = Offer.filter(id=offer.id)
+    if values.get("budget_minor") is not None:
+        query = query.filter(budget_used_minor__lte=values["budget_minor"])
+    if not await query.update(**values):
+        raise InvalidAmount(
+            "The budget cannot be below what was already used.", field=["input", "budget"]
+        )
     return await Offer.get(id=offer.id)
 
 

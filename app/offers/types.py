@@ -176,8 +176,12 @@ class Offer(Node):
         value = audience_of(await self._row(info))
         if not value.targeted:
             return None
-        channels = {"BOTH": [Channel.ONLINE, Channel.IN_STORE]}.get(
-            value.channels or "", [Channel(value.channels)] if value.channels else None
+        channels = (
+            None
+            if value.channels is None
+            else [Channel.ONLINE, Channel.IN_STORE]
+            if value.channels == "BOTH"
+            else [Channel(value.channels)]
         )
         return Audience(
             tiers=list(value.tiers) if value.tiers is not None else None,
