@@ -67,7 +67,13 @@ class Offer(Model):
 
     class Meta:
         table = "offers"
-        indexes = (Index(fields=("status", "ends_at")), Index(fields=("merchant_id",)))
+        # (status, uses_count): a customer's offers in the program's order (the most used
+        # first) read from the index, stopping at the page's end, not sorted from all.
+        indexes = (
+            Index(fields=("status", "ends_at")),
+            Index(fields=("merchant_id",)),
+            Index(fields=("status", "uses_count")),
+        )
         constraints = (
             CheckConstraint(
                 check="budget_used_minor >= 0 AND uses_count >= 0 "
