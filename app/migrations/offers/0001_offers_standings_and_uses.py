@@ -1,3 +1,7 @@
+"""Offers, customers' standing with them and what purchases took. The CHECK constraints
+come after the tables (CreateModel does not create them) and before the indexes (on
+SQLite, adding a CHECK rebuilds the table, which would drop indexes made earlier)."""
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
@@ -6,7 +10,7 @@ from app.offers.models import OfferStatus
 from json import dumps, loads
 from tortoise import fields
 from tortoise.indexes import Index
-from tortoise.migrations.constraints import CheckConstraint
+from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
 
 class Migration(migrations.Migration):
     initial = True
@@ -54,7 +58,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'offers', 'app': 'offers', 'constraints': [CheckConstraint(check='budget_used_minor >= 0 AND uses_count >= 0 AND (budget_minor IS NULL OR budget_used_minor <= budget_minor)', name='offers_budget_within')], 'indexes': [Index(fields=['status', 'ends_at']), Index(fields=['merchant_id'])], 'pk_attr': 'id', 'table_description': 'An offer: a boosted percent or a fixed bonus, for an audience, in a window.'},
+            options={'table': 'offers', 'app': 'offers', 'pk_attr': 'id', 'table_description': 'An offer: a boosted percent or a fixed bonus, for an audience, in a window.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -66,7 +70,7 @@ class Migration(migrations.Migration):
                 ('activated_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('uses', fields.IntField(default=0)),
             ],
-            options={'table': 'offer_customers', 'app': 'offers', 'unique_together': (('offer_id', 'customer_id'),), 'constraints': [CheckConstraint(check='uses >= 0', name='offer_customers_uses')], 'indexes': [Index(fields=['customer_id'])], 'pk_attr': 'id', 'table_description': "One customer's standing with one offer: when they activated it, how often they"},
+            options={'table': 'offer_customers', 'app': 'offers', 'pk_attr': 'id', 'table_description': "One customer's standing with one offer: when they activated it, how often they"},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -84,4 +88,18 @@ class Migration(migrations.Migration):
             options={'table': 'offer_uses', 'app': 'offers', 'unique_together': (('purchase_id', 'offer_id'),), 'indexes': [Index(fields=['offer_id'])], 'pk_attr': 'id', 'table_description': 'What one purchase took from one offer, and what a refund gave back.'},
             bases=['Model'],
         ),
+        ops.AddConstraint(
+            'Offer',
+            CheckConstraint(
+                check='budget_used_minor >= 0 AND uses_count >= 0 AND (budget_minor IS NULL OR budget_used_minor <= budget_minor)',
+                name='offers_budget_within',
+            ),
+        ),
+        ops.AddConstraint(
+            'OfferCustomer', CheckConstraint(check='uses >= 0', name='offer_customers_uses')
+        ),
+        ops.AddIndex('Offer', Index(fields=['status', 'ends_at'])),
+        ops.AddIndex('Offer', Index(fields=['merchant_id'])),
+        ops.AddIndex('OfferCustomer', Index(fields=['customer_id'])),
+        ops.AddConstraint('OfferCustomer', UniqueConstraint(fields=('offer_id', 'customer_id'))),
     ]
