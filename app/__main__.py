@@ -161,6 +161,18 @@ def cmd_check_ledger(args: argparse.Namespace) -> int:
     return _run_with_db(work)
 
 
+def cmd_rebuild_profiles(args: argparse.Namespace) -> int:
+    from app.cashback.profiles import rebuild_profiles
+    from app.core import clock
+
+    async def work(settings: Settings) -> int:
+        count = await rebuild_profiles(now=clock.now())
+        print(f"rebuilt {count} customer profiles")
+        return 0
+
+    return _run_with_db(work)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from app.worker import run_forever, run_once
 
@@ -228,6 +240,10 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-ledger", help="reconcile the ledger; exit 1 on any mismatch"
     ).set_defaults(run=cmd_check_ledger)
+
+    commands.add_parser(
+        "rebuild-profiles", help="rebuild every customer's purchase profile from the purchases"
+    ).set_defaults(run=cmd_rebuild_profiles)
 
     worker = commands.add_parser("worker", help="settle wallets and tidy tables, periodically")
     worker.add_argument("--interval", type=float, default=10.0, help="seconds between rounds")

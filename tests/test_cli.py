@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,27 @@ def test_seed_demo_fills_an_empty_database_once(tmp_path: Path) -> None:
     quiet = cli("seed-demo", "--if-empty", database=database)
     assert quiet.returncode == 0
     assert "not seeding" in quiet.stdout
+    # The demo's purchases and refunds kept the customers' profiles; a rebuild agrees.
+    profiles = _profiles(database)
+    assert profiles
+    rebuilt = cli("rebuild-profiles", database=database)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.strip() == f"rebuilt {len(profiles)} customer profiles"
+    assert _profiles(database) == profiles
+
+
+def test_rebuild_profiles_on_an_empty_database(migrated: Path) -> None:
+    result = cli("rebuild-profiles", database=migrated)
+    assert (result.returncode, result.stdout.strip()) == (0, "rebuilt 0 customer profiles")
+
+
+def _profiles(database: Path) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute(
+            "SELECT customer_id, purchase_count, first_purchase_at, last_purchase_at,"
+            " spend_minor, online_count, in_store_count, favorite_category,"
+            " favorite_merchant_ids FROM customer_profiles ORDER BY customer_id"
+        ).fetchall()
 
 
 def test_export_schema_prints_the_committed_sdl(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from app.cashback.errors import (
     UnknownCustomer,
 )
 from app.cashback.models import Purchase, PurchaseItem, PurchaseStatus
+from app.cashback.profiles import spend_by_category
 from app.cashback.rules import rules_for_merchants
 from app.cashback.tiers import TIER_WINDOW, TierInfo, list_tiers, spend_by_customer, tier_for_spend
 from app.catalog import service as catalog
@@ -51,6 +52,7 @@ from app.core.money import Money, parse_money
 from app.db import retrying
 from app.program.service import Program, get_program
 from app.redemptions import service as redemptions
+from app.segments import service as segments
 
 MAX_PURCHASES_PER_BATCH = 500
 # Purchases of a batch recorded at once (each on its own connection and transaction).
@@ -556,6 +558,16 @@ async def _insert_purchase(
                 terms_version=program.terms_version,
                 idempotency_key=f"purchase:{purchase_id}",
             )
+        await segments.record_purchase(
+            customer_id=row.customer_id,
+            merchant_id=store.merchant_id,
+            channel=store.channel.value,
+            occurred_at=row.occurred_at,
+            spend_by_category=spend_by_category(
+                row.total_minor, ((category, n * price) for _, _, category, n, price in items)
+            ),
+            now=context.now,
+        )
         if earned.offer_ids:
             await offers_seam.record_offer_use(
                 purchase_id=purchase_id,

@@ -13,6 +13,7 @@ from app import ledger
 from app.cashback import offers_seam
 from app.cashback.errors import RefundExceedsPurchase, UnknownPurchase
 from app.cashback.models import Purchase, PurchaseStatus, Refund
+from app.cashback.profiles import refunded_by_category
 from app.cashback.purchases import SOURCE_PURCHASE
 from app.catalog import service as catalog
 from app.catalog.service import StoreInfo
@@ -22,6 +23,7 @@ from app.core.errors import IdempotencyKeyReused, InputErrors, InvalidAmount, In
 from app.core.money import Money, parse_money
 from app.db import retrying
 from app.program.service import get_program
+from app.segments import service as segments
 
 
 def _status(purchase: Purchase) -> PurchaseStatus:
@@ -113,6 +115,7 @@ async def _refund(
                 field=["input", "amount"],
             )
         refunded = purchase.refunded_minor + amount_minor
+        now = clock.now()
         take = (purchase.cashback_minor - cashback_kept(purchase, refunded)) - (
             purchase.cashback_reversed_minor
         )
@@ -123,7 +126,7 @@ async def _refund(
             amount_minor=amount_minor,
             reason=reason,
             cashback_taken_minor=take,
-            created_at=clock.now(),
+            created_at=now,
         )
         if take > 0:
             taken = await ledger.take_back(
@@ -144,6 +147,15 @@ async def _refund(
         # The offers it used get back their share of budget (and the use, when in full).
         await offers_seam.give_back_offer_use(
             purchase_id=purchase.id, refunded_minor=refunded, total_minor=purchase.total_minor
+        )
+        await segments.record_refund(
+            customer_id=purchase.customer_id,
+            merchant_id=purchase.merchant_id,
+            channel=purchase.channel.value,
+            occurred_at=purchase.occurred_at,
+            refunded_by_category=await refunded_by_category(purchase, refunded),
+            fully_refunded=refunded >= purchase.total_minor,
+            now=now,
         )
         purchase.refunded_minor = refunded
         purchase.cashback_reversed_minor += take
