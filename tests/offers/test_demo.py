@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from app.accounts.models import Role, User
+from app.core.ids import encode_id
 from app.demo import seed_demo
+from app.offers.models import Offer
 from tests.offers.factories import PUBLIC_OFFERS, viewer_offers
 from tests.support import Api
 
@@ -11,7 +13,10 @@ FOR_ALL = "Double cashback week"
 
 
 async def _titles(api: Api, customer: User) -> set[str]:
-    return {offer["title"] for offer in await viewer_offers(api, customer)}
+    """The offers the customer sees, by their titles as written (the answer is in the
+    customer's language)."""
+    written = {encode_id("Offer", o.id): o.title for o in await Offer.all()}
+    return {written[offer["id"]] for offer in await viewer_offers(api, customer)}
 
 
 async def _demo_customer(index: int) -> User:
@@ -36,3 +41,8 @@ async def test_each_demo_segment_sees_its_offers(api: Api) -> None:
 
     public = await api.gql(PUBLIC_OFFERS, {"first": 50})
     assert [e["node"]["title"] for e in public["data"]["offers"]["edges"]] == [FOR_ALL]
+    # The week's offer is translated: a French customer reads it in French.
+    french = await User.filter(locale="fr-FR").first()
+    assert french is not None
+    titles = {o["title"] for o in await viewer_offers(api, french)}
+    assert "Semaine du cashback doublé" in titles and FOR_ALL not in titles

@@ -163,15 +163,15 @@ async def test_without_consent_the_order_never_uses_the_customers_history(api: A
     await make_product(shop, sku="bean", category="Coffee")
     await make_product(shop, sku="leaf", category="Tea")
     store = await make_store(shop)
+    # Both have a history; only one consents to personalization.
+    consenting = await _coffee_lover(api, store, consent=True)
+    declining = await _coffee_lover(api, store, consent=False)
+    stranger = await make_customer()
     token = await admin_token(api)
     soon = clock.now() + timedelta(days=5)
     # Program-wide order: the offer ending soonest first (none was used yet).
     tea = await make_offer(api, token, title="Tea", category="tea", endsAt=soon.isoformat())
     coffee = await make_offer(api, token, title="Coffee", category="coffee")
-    # Both have a history; only one consents to personalization.
-    consenting = await _coffee_lover(api, store, consent=True)
-    declining = await _coffee_lover(api, store, consent=False)
-    stranger = await make_customer()
 
     assert await seen_ids(api, consenting) == [coffee, tea]
     program_order = await seen_ids(api, stranger)
