@@ -148,9 +148,10 @@ def _relevance(reader: Reader) -> tuple[str, list[Any]]:
     sql = (
         "(CASE WHEN o.category_key = ? THEN 2 ELSE 0 END"
         " + CASE WHEN o.merchant_id IN (?, ?, ?) THEN 2 ELSE 0 END) DESC, "
-        "(CASE WHEN o.bonus_minor IS NULL THEN o.percent * ? / 100"
-        " WHEN COALESCE(o.minimum_spend_minor, 0) <= ? THEN o.bonus_minor"
-        " ELSE o.bonus_minor * ? / o.minimum_spend_minor END) DESC, "
+        # In floating point: a ranking, not an amount (and cheaper than exact decimals).
+        "(CASE WHEN o.bonus_minor IS NULL THEN CAST(o.percent AS REAL) * ? / 100"
+        " WHEN COALESCE(o.minimum_spend_minor, 0) <= ? THEN CAST(o.bonus_minor AS REAL)"
+        " ELSE CAST(o.bonus_minor AS REAL) * ? / o.minimum_spend_minor END) DESC, "
         f"{_PROGRAM_ORDER}"
     )
     return sql, [reader.favorite_category or "", *merchants, ticket, ticket, ticket]
