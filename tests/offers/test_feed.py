@@ -287,3 +287,17 @@ async def test_activation_needs_a_signed_in_customer(api: Api) -> None:
     for token in (None, api.partner_token(["offers:read"]), await admin_token(api)):
         answer = await api.gql(ACTIVATE, {"offerId": offer}, token=token)
         assert error_codes(answer) in (["UNAUTHENTICATED"], ["FORBIDDEN"])
+
+
+async def test_an_offer_is_fetched_by_id_only_where_it_may_be_seen(api: Api) -> None:
+    token = await admin_token(api)
+    public = await make_offer(api, token, title="For all")
+    gold = await make_offer(api, token, title="Gold", audience={"tiers": ["GOLD"]})
+    query = "query($id: ID!) { node(id: $id) { id ... on Offer { title exclusive } } }"
+
+    for caller in (None, api.token_for(await make_customer())):
+        answer = await api.gql(query, {"id": public}, token=caller)
+        assert answer["data"]["node"] == {"id": public, "title": "For all", "exclusive": False}
+        assert (await api.gql(query, {"id": gold}, token=caller))["data"]["node"] is None
+    answer = await api.gql(query, {"id": gold}, token=token)
+    assert answer["data"]["node"] == {"id": gold, "title": "Gold", "exclusive": True}
