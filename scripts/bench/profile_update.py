@@ -28,12 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_db import fresh_database
+from bench_db import bench_customers, fresh_database
 from tortoise import Tortoise
 
 from app import db
-from app.accounts.models import User
-from app.accounts.service import create_user
 from app.cashback.purchases import CustomerRef, ItemInput, PurchaseInput, record_purchases
 from app.catalog import service as catalog
 from app.catalog.values import Channel
@@ -59,23 +57,7 @@ async def setup(settings: Settings, customers: int) -> tuple[str, list[str]]:
     store = await catalog.create_store(
         merchant_id=merchant.id, name="Bench Mart online", channel=Channel.ONLINE
     )
-    # One real account made through the service, the rest copied from it in bulk.
-    first = await create_user(email="bench0@example.com", password="x" * 12, display_name="B0")
-    now = clock.now()
-    await User.bulk_create(
-        [
-            User(
-                email=f"bench{i}@example.com",
-                password_hash=first.password_hash,
-                display_name=f"B{i}",
-                member_code=f"B{i:07}",
-                created_at=now,
-                updated_at=now,
-            )
-            for i in range(1, customers)
-        ]
-    )
-    codes = [u.member_code for u in await User.all().order_by("id")]
+    codes = await bench_customers(customers)
     return encode_id("Store", store.id), codes
 
 
