@@ -15,22 +15,13 @@ from app.cashback.models import CashbackRule
 from app.catalog import service as catalog
 from app.catalog.errors import UnknownMerchant
 from app.catalog.service import clean_text, normalize_category, parse_percent
-from app.catalog.values import Channel
+from app.catalog.values import Channel, channels_text
 from app.core import clock
 from app.core.decimals import plain_decimal
 from app.core.errors import InputErrors, InvalidAmount, InvalidInput, NotFound
 from app.core.ids import decode_id
 from app.core.money import parse_money
 from app.program.service import get_program
-
-
-def _channels_text(channels: Sequence[Channel] | None) -> str | None:
-    if not channels:
-        return None
-    chosen = {Channel(c) for c in channels}
-    if chosen == set(Channel):
-        return None
-    return ",".join(c.value for c in Channel if c in chosen)
 
 
 def rule_channels(rule: CashbackRule) -> list[Channel] | None:
@@ -92,7 +83,7 @@ async def create_rule(
     return await CashbackRule.create(
         **values,
         currency=currency,
-        channels=_channels_text(channels),
+        channels=channels_text(channels),
         starts_at=start,
         ends_at=end,
         created_at=clock.now(),

@@ -17,7 +17,7 @@ from app.cashback.tiers import list_tiers
 from app.catalog import service as catalog
 from app.catalog.errors import UnknownMerchant
 from app.catalog.service import clean_text, normalize_category, parse_percent
-from app.catalog.values import Channel
+from app.catalog.values import Channel, channels_text
 from app.core import clock
 from app.core.errors import DomainError, InputErrors, InvalidAmount, InvalidInput, NotFound
 from app.core.ids import decode_id
@@ -111,15 +111,6 @@ class OfferChanges:
     members_only: bool | None = None
     requires_activation: bool | None = None
     translations: Sequence[TranslationSpec] | None = None
-
-
-def channels_text(channels: Sequence[Channel] | None) -> str | None:
-    if not channels:
-        return None
-    chosen = {Channel(c) for c in channels}
-    if chosen == set(Channel):
-        return None
-    return ",".join(c.value for c in Channel if c in chosen)
 
 
 def offer_pk(offer_id: str, *, field: Sequence[str]) -> int:

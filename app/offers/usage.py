@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from tortoise.expressions import Q
@@ -70,7 +70,7 @@ class OfferBook:
 
     offers: list[tuple[Offer, Audience]]
     standings: dict[tuple[int, int], _Standing]
-    birth_dates: Mapping[int, object]
+    birth_dates: Mapping[int, date | None]
     profiles: dict[int, Profile]
     minor_units: int
     _terms: dict[int, OfferTerms] = field(default_factory=dict)
@@ -92,7 +92,7 @@ class OfferBook:
         born = self.birth_dates.get(customer_id)
         member = Member.of(
             tier_code=tier_code,
-            birth_date=born,  # type: ignore[arg-type]
+            birth_date=born,
             profile=self.profiles.get(customer_id) or Profile(customer_id=customer_id),
             at=occurred_at,
             minor_units=self.minor_units,
@@ -157,7 +157,7 @@ async def offer_book(
             ends_at__gt=earliest,
         )
     standings: dict[tuple[int, int], _Standing] = {}
-    born: Mapping[int, object] = {}
+    born: Mapping[int, date | None] = {}
     profiles: dict[int, Profile] = {}
     if offers:
         rows = await OfferCustomer.filter(

@@ -13,11 +13,10 @@ import pytest
 from app.catalog.models import Store
 from app.catalog.values import Channel
 from app.core import clock
-from app.core.ids import encode_id
 from tests.cashback.factories import item, purchase_input, record
 from tests.catalog.factories import make_merchant, make_product, make_store
 from tests.factories import make_customer
-from tests.offers.factories import make_offer, seen_ids
+from tests.offers.factories import make_offer, seen_ids, viewer_offers
 from tests.support import Api
 
 DAY = timedelta(days=1)
@@ -189,15 +188,9 @@ async def test_an_offer_without_audience_is_for_every_customer_and_not_exclusive
     offer = await make_offer(api, title="For all", percent="15")
     customer = await make_customer()
 
-    [seen] = [o for o in await _viewer(api, customer) if o["id"] == offer]
+    [seen] = [o for o in await viewer_offers(api, customer) if o["id"] == offer]
     assert seen["exclusive"] is False
     assert _offer_applied(await _buy(api, shop.online, customer, "10.00"), "For all")
-
-
-async def _viewer(api: Api, customer: Any) -> list[dict[str, Any]]:
-    from tests.offers.factories import viewer_offers
-
-    return await viewer_offers(api, customer)
 
 
 def _move_clock_to(moment: datetime) -> None:
@@ -246,10 +239,3 @@ async def test_a_purchase_reported_late_is_judged_by_when_it_occurred(api: Api) 
     assert await seen_ids(api, leapling) == []
     late = await _buy(api, shop.online, leapling, "10.00", days_ago=5)  # 25 February
     assert _offer_applied(late, "Happy birthday")
-
-
-async def test_store_ids_name_the_purchase_channel(api: Api) -> None:
-    # (A guard on the fixtures above: the two stores are of the two channels.)
-    shop = await _shop()
-    assert encode_id("Store", shop.online.id) != encode_id("Store", shop.in_store.id)
-    assert shop.online.channel == Channel.ONLINE
