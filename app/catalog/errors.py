@@ -16,6 +16,11 @@ class UnknownStore(DomainError):
     default_message = "No store has this id."
 
 
+class UnknownProduct(DomainError):
+    code = ErrorCode.UNKNOWN_PRODUCT
+    default_message = "No product has this id."
+
+
 class StoreNotAllowed(DomainError):
     code = ErrorCode.STORE_NOT_ALLOWED
     default_message = "This store belongs to another merchant."

@@ -57,6 +57,8 @@ class Product(Model):
     price_minor = fields.BigIntField()
     currency = fields.CharField(max_length=3)
     image_url = fields.CharField(max_length=500, null=True)
+    # A product the merchant no longer sells stays (purchases name it) but is not suggested.
+    active = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

@@ -57,6 +57,7 @@ class Mutation:
                     price_amount=p.price.amount,
                     price_currency=p.price.currency_code,
                     image_url=p.image_url,
+                    active=p.active,
                 )
                 for p in products
             ],

@@ -3,6 +3,8 @@ from __future__ import annotations
 import strawberry
 
 from app.catalog import service
+from app.catalog.errors import UnknownProduct
+from app.catalog.product_type import Product
 from app.catalog.types import Merchant
 from app.graphql.scalars import Connection
 
@@ -17,3 +19,13 @@ class Query:
     @strawberry.field(description="Every product category of the catalogue (public).")
     async def categories(self) -> list[str]:
         return await service.list_categories()
+
+    @strawberry.field(
+        description="A product by id (public), for product pages. UNKNOWN_PRODUCT for an id "
+        "that is not a product's."
+    )
+    async def product(self, id: strawberry.ID) -> Product | None:
+        row = await service.get_product(service.product_pk(id, field=["id"]))
+        if row is None:
+            raise UnknownProduct(field=["id"])
+        return Product.of(row)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from app import db
-from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownStore
+from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownProduct, UnknownStore
 from app.catalog.models import Merchant, Product, Store
 from app.catalog.values import Channel
 from app.core import clock
@@ -32,7 +33,7 @@ MAX_PRODUCTS_PER_REQUEST = 1_000
 MAX_PERCENT = Decimal(100)
 PERCENT_PLACES = 4
 # Rows per INSERT statement when upserting products (well under every driver's
-# parameter limit: 9 parameters a row).
+# parameter limit: 10 parameters a row).
 UPSERT_CHUNK = 500
 
 
@@ -56,6 +57,8 @@ class ProductData:
     price_amount: Decimal
     price_currency: str
     image_url: str | None = None
+    # None keeps what is stored (a new product is active).
+    active: bool | None = None
 
 
 def parse_percent(value: Decimal | str, *, field: Sequence[str]) -> Decimal:
@@ -157,6 +160,15 @@ async def get_product(product_id: int) -> Product | None:
     return await Product.get_or_none(id=product_id)
 
 
+def product_pk(product_id: str, *, field: Sequence[str]) -> int:
+    """The primary key behind a product's opaque id; UnknownProduct at `field` for any
+    other id."""
+    try:
+        return decode_id(product_id, "Product")
+    except NotFound:
+        raise UnknownProduct(field=field) from None
+
+
 async def list_merchants(*, first: int, after: str | None) -> Page[Merchant]:
     return await keyset_page(Merchant.all(), first=first, after=after, order_by=("name", "id"))
 
@@ -172,8 +184,8 @@ _UPSERT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-# Every column of a product row (the upsert's, and the id).
-_PRODUCT_COLUMNS = ("id", *_UPSERT_COLUMNS)
+# Every column of a product row (the upsert's, the id and whether it is sold).
+_PRODUCT_COLUMNS = ("id", *_UPSERT_COLUMNS, "active")
 
 
 def _product_after(after: str | None) -> int | None:
@@ -238,20 +250,29 @@ async def store_infos(store_ids: Iterable[int]) -> dict[int, StoreInfo]:
     ids = sorted(set(store_ids))
     if not ids:
         return {}
-    rows = await Store.filter(id__in=ids).values(
-        "id", "name", "channel", "merchant_id", "merchant__name", "merchant__cashback_percent"
+    rows = await Store.filter(id__in=ids).values(*_STORE_INFO_FIELDS)
+    return {row["id"]: _store_info(row) for row in rows}
+
+
+_STORE_INFO_FIELDS = (
+    "id",
+    "name",
+    "channel",
+    "merchant_id",
+    "merchant__name",
+    "merchant__cashback_percent",
+)
+
+
+def _store_info(row: dict[str, Any]) -> StoreInfo:
+    return StoreInfo(
+        id=row["id"],
+        name=row["name"],
+        channel=Channel(row["channel"]),
+        merchant_id=row["merchant_id"],
+        merchant_name=row["merchant__name"],
+        merchant_percent=Decimal(row["merchant__cashback_percent"]),
     )
-    return {
-        row["id"]: StoreInfo(
-            id=row["id"],
-            name=row["name"],
-            channel=Channel(row["channel"]),
-            merchant_id=row["merchant_id"],
-            merchant_name=row["merchant__name"],
-            merchant_percent=Decimal(row["merchant__cashback_percent"]),
-        )
-        for row in rows
-    }
 
 
 def check_store_scope(
@@ -296,15 +317,54 @@ async def stores_of_merchants(merchant_ids: Sequence[int]) -> list[list[Store]]:
     return [found[i] for i in merchant_ids]
 
 
-async def categories_by_sku(merchant_id: int, skus: Iterable[str]) -> dict[str, str]:
-    """The catalogue category of each of these skus of the merchant that it knows."""
+async def product_keys(merchant_id: int, skus: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """The id and category of each of these skus of the merchant that the catalogue knows
+    (one query)."""
     wanted = sorted(set(skus))
     if not wanted:
         return {}
     rows = await Product.filter(merchant_id=merchant_id, sku__in=wanted).values_list(
-        "sku", "category"
+        "sku", "id", "category"
     )
-    return dict(rows)
+    return {sku: (pk, category) for sku, pk, category in rows}
+
+
+async def product_keys_of(
+    merchant_skus: Iterable[tuple[int, str]],
+) -> dict[tuple[int, str], tuple[int, str]]:
+    """`product_keys` for (merchant, sku) pairs of many merchants at once (one query)."""
+    wanted = set(merchant_skus)
+    if not wanted:
+        return {}
+    rows = await Product.filter(
+        merchant_id__in={m for m, _ in wanted}, sku__in={s for _, s in wanted}
+    ).values_list("merchant_id", "sku", "id", "category")
+    return {
+        (merchant_id, sku): (pk, category)
+        for merchant_id, sku, pk, category in rows
+        if (merchant_id, sku) in wanted
+    }
+
+
+async def products_by_ids(ids: Iterable[int]) -> dict[int, Product]:
+    """The products with these ids, sold or not (one query)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {p.id: p for p in await Product.filter(id__in=wanted)}
+
+
+async def estimate_stores(merchant_ids: Iterable[int]) -> dict[int, StoreInfo]:
+    """The store an estimate for each merchant's product is made at: its online shop, or
+    its first physical store when it sells only in store (one query)."""
+    wanted = sorted(set(merchant_ids))
+    if not wanted:
+        return {}
+    rows = await Store.filter(merchant_id__in=wanted).values(*_STORE_INFO_FIELDS)
+    chosen: dict[int, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["channel"] != Channel.ONLINE.value, r["id"])):
+        chosen.setdefault(row["merchant_id"], row)
+    return {merchant_id: _store_info(row) for merchant_id, row in chosen.items()}
 
 
 async def has_category(name: str) -> bool:
@@ -358,12 +418,47 @@ def _validate_products(products: Sequence[ProductData], currency: str) -> list[d
                 program_currency=currency,
                 field=[*path, "price"],
             ).minor
+        row["active"] = product.active
         clean.append(row)
     problems.raise_any()
     return clean
 
 
 _UPDATED_ON_CONFLICT = ("name", "category", "price_minor", "currency", "image_url", "updated_at")
+
+
+async def _upsert_chunk(
+    merchant_id: int, chunk: Sequence[dict[str, object]], currency: str, now: datetime
+) -> None:
+    """One INSERT ... ON CONFLICT for these rows (all of them setting `active`, or none)."""
+    sets_active = chunk[0]["active"] is not None
+    columns = (*_UPSERT_COLUMNS, "active") if sets_active else _UPSERT_COLUMNS
+    updated = (*_UPDATED_ON_CONFLICT, "active") if sets_active else _UPDATED_ON_CONFLICT
+    values: list[object] = []
+    for row in chunk:
+        values.extend(
+            (
+                merchant_id,
+                row["sku"],
+                row["name"],
+                row["category"],
+                row["price_minor"],
+                currency,
+                row["image_url"],
+                now,
+                now,
+            )
+        )
+        if sets_active:
+            values.append(row["active"])
+    # Only names and placeholders are formatted in; values are parameters.
+    sql = (
+        f"INSERT INTO {Product._meta.db_table} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES {', '.join([f'({db.marks(len(columns))})'] * len(chunk))} "
+        f"ON CONFLICT (merchant_id, sku) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in updated)
+    )
+    await db.execute(sql, *values)
 
 
 async def upsert_products(*, merchant_id: int, products: Sequence[ProductData]) -> list[Product]:
@@ -376,32 +471,14 @@ async def upsert_products(*, merchant_id: int, products: Sequence[ProductData]) 
     if not clean:
         return []
     now = clock.now()
-    update = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED_ON_CONFLICT)
     async with in_transaction() as tx:
-        for start in range(0, len(clean), UPSERT_CHUNK):
-            chunk = clean[start : start + UPSERT_CHUNK]
-            values: list[object] = []
-            for row in chunk:
-                values.extend(
-                    (
-                        merchant_id,
-                        row["sku"],
-                        row["name"],
-                        row["category"],
-                        row["price_minor"],
-                        program.currency_code,
-                        row["image_url"],
-                        now,
-                        now,
-                    )
+        # Rows that say whether they are sold set `active`; the others keep theirs.
+        for sets_active in (False, True):
+            rows = [row for row in clean if (row["active"] is not None) == sets_active]
+            for start in range(0, len(rows), UPSERT_CHUNK):
+                await _upsert_chunk(
+                    merchant_id, rows[start : start + UPSERT_CHUNK], program.currency_code, now
                 )
-            # Only names and placeholders are formatted in; values are parameters.
-            sql = (
-                f"INSERT INTO {Product._meta.db_table} ({', '.join(_UPSERT_COLUMNS)}) "  # noqa: S608
-                f"VALUES {', '.join([f'({db.marks(len(_UPSERT_COLUMNS))})'] * len(chunk))} "
-                f"ON CONFLICT (merchant_id, sku) DO UPDATE SET {update}"
-            )
-            await db.execute(sql, *values)
         skus = [str(row["sku"]) for row in clean]
         by_sku: dict[str, Product] = {}
         for start in range(0, len(skus), UPSERT_CHUNK):

@@ -97,6 +97,8 @@ class ProductRoot(Protocol):
     """A product as other features' `ProductFields` see it."""
 
     @property
+    def pk(self) -> int: ...
+    @property
     def merchant_pk(self) -> int: ...
     @property
     def category(self) -> str: ...
@@ -113,6 +115,10 @@ class ProductFields(Node):
     category: str
     image_url: str | None
     price: Money
+    active: bool = strawberry.field(
+        description="Whether the merchant still sells it (only products sold are suggested)."
+    )
+    pk: strawberry.Private[int]
     merchant_pk: strawberry.Private[int]
     price_minor: strawberry.Private[int]
 
@@ -127,6 +133,8 @@ class ProductFields(Node):
             category=row.category,
             image_url=row.image_url,
             price=Money.from_minor(row.price_minor, row.currency),
+            active=row.active,
+            pk=row.id,
             merchant_pk=row.merchant_id,
             price_minor=row.price_minor,
         )
@@ -159,6 +167,11 @@ class ProductInput:
     category: str
     price: MoneyInput
     image_url: str | None = None
+    active: bool | None = strawberry.field(
+        default=None,
+        description="Whether the merchant still sells it; left out, a new product is sold "
+        "and a known one keeps what it was.",
+    )
 
 
 @strawberry.type
