@@ -173,6 +173,17 @@ def cmd_rebuild_profiles(args: argparse.Namespace) -> int:
     return _run_with_db(work)
 
 
+def cmd_rebuild_suggestions(args: argparse.Namespace) -> int:
+    from app.cashback.baskets import rebuild_co_purchases
+
+    async def work(settings: Settings) -> int:
+        count = await rebuild_co_purchases()
+        print(f"rebuilt the co-purchase statistics from {count} purchases")
+        return 0
+
+    return _run_with_db(work)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from app.worker import run_forever, run_once
 
@@ -244,6 +255,10 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rebuild-profiles", help="rebuild every customer's purchase profile from the purchases"
     ).set_defaults(run=cmd_rebuild_profiles)
+    commands.add_parser(
+        "rebuild-suggestions",
+        help="rebuild the co-purchase statistics (related products) from the purchases",
+    ).set_defaults(run=cmd_rebuild_suggestions)
 
     worker = commands.add_parser("worker", help="settle wallets and tidy tables, periodically")
     worker.add_argument("--interval", type=float, default=10.0, help="seconds between rounds")

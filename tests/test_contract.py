@@ -30,9 +30,6 @@ NOT_YET_BUILT = {
     "ExportMyData",
     "DeleteAccount",
     # Offers, suggestions, inbox, metrics
-    "Home",
-    "PostPurchaseSuggestions",
-    "RelatedProducts",
     "Notifications",
     "MarkNotificationsRead",
     "BalanceChanged",

@@ -11,17 +11,20 @@ from decimal import Decimal
 from app.accounts.tokens import Principal
 from app.cashback.earning import Earning
 from app.cashback.purchases import (
+    Checked,
     CustomerRef,
     EarningContext,
     ItemInput,
     PurchaseInput,
+    PurchaseLine,
     cashback_dates,
     check_input,
     look_up,
 )
 from app.cashback.tiers import TierInfo
+from app.catalog import service as catalog
 from app.core import clock
-from app.core.errors import DomainErrors
+from app.core.errors import DomainErrors, InputErrors
 from app.program.service import get_program
 
 
@@ -86,3 +89,51 @@ async def preview_cashback(
         available_at=available_at if has else None,
         expires_at=expires_at if has else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ProductQuote:
+    """A catalogue product to estimate, known to the caller by `key`."""
+
+    key: int
+    merchant_id: int
+    sku: str
+    category: str
+    price_minor: int
+
+
+async def estimate_cashback(
+    *, customer_id: int, products: Sequence[ProductQuote]
+) -> dict[int, Earning]:
+    """What buying each product alone, once, now, would credit the customer (tier, rules and
+    the offers they may use included), computed the way recording computes it, writing
+    nothing. Each is bought at its merchant's online shop, or at its first store when it
+    sells only in store; a merchant without a store gets no estimate. The same number of
+    queries however many products."""
+    program = await get_program()
+    now = clock.now()
+    stores = await catalog.estimate_stores(p.merchant_id for p in products)
+    rows: list[tuple[int, Checked]] = []
+    for quote in products:
+        store = stores.get(quote.merchant_id)
+        if store is None:
+            continue
+        line = PurchaseLine(quote.sku, None, quote.category, 1, quote.price_minor)
+        row = Checked(
+            store_id=store.id,
+            external_id="estimate",
+            customer=None,
+            total_minor=quote.price_minor,
+            credits_used_minor=0,
+            occurred_at=now,
+            items=[line],
+            path=[],
+            problems=InputErrors(),
+            customer_id=customer_id,
+            store=store,
+        )
+        rows.append((quote.key, row))
+    context = EarningContext(program=program, now=now)
+    await context.prepare_earning([row for _, row in rows])
+    context.redeemed = {}  # nothing was captured for an order not yet placed
+    return {key: (await context.earning_for(row))[0] for key, row in rows}

@@ -53,6 +53,7 @@ from app.db import retrying
 from app.program.service import Program, get_program
 from app.redemptions import service as redemptions
 from app.segments import service as segments
+from app.suggestions import statistics as co_purchases
 
 MAX_PURCHASES_PER_BATCH = 500
 # Purchases of a batch recorded at once (each on its own connection and transaction).
@@ -116,7 +117,7 @@ def cashback_dates(
 
 
 @dataclass
-class _Item:
+class PurchaseLine:
     sku: str
     name: str | None
     category: str | None
@@ -135,7 +136,7 @@ class Checked:
     total_minor: int
     credits_used_minor: int
     occurred_at: datetime
-    items: list[_Item] | None
+    items: list[PurchaseLine] | None
     path: list[str]
     problems: InputErrors
     customer_id: int | None = None
@@ -244,7 +245,7 @@ def _check_items(
     currency: str,
     path: list[str],
     problems: InputErrors,
-) -> list[_Item]:
+) -> list[PurchaseLine]:
     """The purchase's lines, each checked, and (when all are valid) their sum against the
     total."""
     if len(given) > MAX_ITEMS_PER_PURCHASE:
@@ -254,7 +255,7 @@ def _check_items(
             )
         )
     before_items = len(problems.errors)
-    items: list[_Item] = []
+    items: list[PurchaseLine] = []
     for i, item in enumerate(given[:MAX_ITEMS_PER_PURCHASE]):
         item_path = [*path, "items", str(i)]
         sku = ""
@@ -272,7 +273,7 @@ def _check_items(
             ).minor
         name = " ".join((item.name or "").split())[:200] or None
         category = " ".join((item.category or "").split())[:80] or None
-        items.append(_Item(sku, name, category, item.quantity, unit))
+        items.append(PurchaseLine(sku, name, category, item.quantity, unit))
     items_ok = len(problems.errors) == before_items
     if items_ok and total is not None and items:
         lines = sum(i.quantity * i.unit_price_minor for i in items)
@@ -328,6 +329,7 @@ class EarningContext:
     tiers: list[TierInfo] | None = None
     spend: dict[int, int] | None = None
     categories: dict[tuple[int, str], str] = field(default_factory=dict)
+    product_ids: dict[tuple[int, str], int] = field(default_factory=dict)
     redeemed: dict[tuple[int, str], int] = field(default_factory=dict)
     offers: offers_seam.OfferBook | None = None
     rows: Sequence[Checked] = ()
@@ -345,11 +347,14 @@ class EarningContext:
         wanted: dict[int, set[str]] = {}
         for r in rows:
             for item in r.items or []:
-                if item.category is None and r.store:
+                if r.store:
                     wanted.setdefault(r.store.merchant_id, set()).add(item.sku)
+        # The catalogue's products: their categories (for items reported without one) and
+        # their ids (for the co-purchase statistics).
         for merchant_id, skus in wanted.items():
-            for sku, category in (await catalog.categories_by_sku(merchant_id, skus)).items():
+            for sku, (pk, category) in (await catalog.product_keys(merchant_id, skus)).items():
                 self.categories[(merchant_id, sku)] = category
+                self.product_ids[(merchant_id, sku)] = pk
         # No cashback is earned on credits, those of a redemption captured for the same
         # order included (its orderReference is the purchase's externalId at the store).
         self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
@@ -567,6 +572,20 @@ async def _insert_purchase(
                 row.total_minor, ((category, n * price) for _, _, category, n, price in items)
             ),
             now=context.now,
+        )
+        await co_purchases.record_purchase(
+            co_purchases.Basket(
+                purchase_id=purchase_id,
+                customer_id=row.customer_id,
+                occurred_at=row.occurred_at,
+                products=co_purchases.products_of(
+                    (
+                        context.product_ids.get((store.merchant_id, sku)),
+                        context.categories.get((store.merchant_id, sku)),
+                    )
+                    for sku, *_ in items
+                ),
+            )
         )
         if earned.offer_ids:
             await offers_seam.record_offer_use(

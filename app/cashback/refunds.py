@@ -24,6 +24,7 @@ from app.core.money import Money, parse_money
 from app.db import retrying
 from app.program.service import get_program
 from app.segments import service as segments
+from app.suggestions import statistics as co_purchases
 
 
 def _status(purchase: Purchase) -> PurchaseStatus:
@@ -157,6 +158,8 @@ async def _refund(
             fully_refunded=refunded >= purchase.total_minor,
             now=now,
         )
+        if refunded >= purchase.total_minor:
+            await co_purchases.forget_purchase(purchase.id)
         purchase.refunded_minor = refunded
         purchase.cashback_reversed_minor += take
         purchase.status = _status(purchase)

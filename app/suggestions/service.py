@@ -1,0 +1,331 @@
+"""Related products and a customer's suggestions, ranked from the co-purchase statistics
+(app/suggestions/statistics.py). Callable by any feature; no GraphQL here.
+
+How a product relates to another: the cosine of their co-occurrence,
+    (together + follow_ups / 2) / sqrt(purchases(a) x purchases(b)),
+which, unlike a raw count, does not just favour best-sellers. A pair counts only from
+`MIN_SUPPORT` purchases (together plus follow-ups) on. Too few related products are
+completed with the most bought products of the same categories, then of the whole program.
+
+A customer's suggestions start from seed products: those of the given purchase, or (with
+consent to personalization) those of their last `SEED_PURCHASES` purchases, completed with
+their favourite category's most bought products. Without consent nothing of their history
+is read: the given purchase and program-wide popularity only. What seeds them (what they
+just bought) is never suggested, nor a product no longer sold.
+
+With consent, the ranking then favours what the customer can pay with their credits and
+what earns more than the merchant's own percent (a rule or an offer): each product weighs
+1 / (its position + 1), times 1.25 when it is affordable and 1.5 when it earns more; when
+that moves a product up, its reason says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from app import db
+from app.cashback import history
+from app.cashback.earning import Earning
+from app.cashback.errors import UnknownPurchase
+from app.cashback.preview import ProductQuote, estimate_cashback
+from app.catalog import service as catalog
+from app.core.decimals import plain_decimal
+from app.core.errors import InvalidInput, NotFound
+from app.core.ids import decode_id
+from app.core.money import Money
+from app.ledger.reading import get_balance
+from app.program.service import get_program
+from app.segments import service as segments
+
+MAX_FIRST = 50
+MIN_SUPPORT = 2
+SEED_PURCHASES = 5
+# Candidates read beyond `first`, so that products no longer sold and the re-ranking
+# still leave `first` to show.
+EXTRA_CANDIDATES = 10
+AFFORDABLE_WEIGHT = 1.25
+EARNS_MORE_WEIGHT = 1.5
+
+
+class ProductRow(Protocol):
+    """A catalogue product as suggestions read it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def sku(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def merchant_id(self) -> int: ...
+    @property
+    def price_minor(self) -> int: ...
+    @property
+    def active(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    product: ProductRow
+    reason: str
+    affordable_with_balance: bool
+    estimated_cashback: Money
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    product_id: int
+    source: str  # "pair" (with `seed`), "category" or "popular"
+    seed: int | None
+
+
+def check_first(first: int) -> int:
+    if not 0 <= first <= MAX_FIRST:
+        raise InvalidInput(f"first is between 0 and {MAX_FIRST}.", field=["first"])
+    return first
+
+
+# --- related products -----------------------------------------------------------------
+
+
+async def related_products(product_id: int, *, first: int) -> Sequence[ProductRow]:
+    """Products bought with this one, best first, completed with its category's most bought
+    products: sold ones only, never the product itself."""
+    check_first(first)
+    if first == 0:
+        return []
+    product = (await catalog.products_by_ids([product_id])).get(product_id)
+    if product is None:
+        raise NotFound("No Product has this id.")
+    category = catalog.normalize_category(product.category) or ""
+    candidates = await _candidates(
+        seeds=[product_id],
+        categories=[category],
+        excluded=[product_id],
+        popular=False,
+        limit=first + EXTRA_CANDIDATES,
+    )
+    rows = await catalog.products_by_ids(c.product_id for c in candidates)
+    sold = [rows[c.product_id] for c in candidates if c.product_id in rows]
+    return [p for p in sold if p.active][:first]
+
+
+# --- a customer's suggestions -----------------------------------------------------------
+
+
+async def suggestions_for(
+    *, customer_id: int, personalized: bool, first: int, purchase_id: str | None = None
+) -> list[Suggestion]:
+    """The customer's suggestions (see the module's docstring). `purchase_id` must be one of
+    their own purchases (another's is unknown to them)."""
+    check_first(first)
+    bought: dict[int, str] = {}
+    if purchase_id is not None:
+        bought = await _products_of_purchase(customer_id, purchase_id)
+    elif personalized:
+        bought = await _recent_products(customer_id)
+    if first == 0:
+        return []
+    seeds = sorted(bought)
+    # What was just bought says which categories to complete with; history only with consent.
+    categories = sorted(set(bought.values())) if purchase_id is not None else []
+    if personalized:
+        profile = (await segments.profiles_of([customer_id]))[customer_id]
+        if profile.favorite_category:
+            categories.append(profile.favorite_category)
+    candidates = await _candidates(
+        seeds=seeds,
+        categories=categories,
+        excluded=seeds,
+        popular=True,
+        limit=first + EXTRA_CANDIDATES,
+    )
+    rows = await catalog.products_by_ids([c.product_id for c in candidates] + seeds)
+    sold = [c for c in candidates if c.product_id in rows and rows[c.product_id].active]
+    return await _ranked(customer_id, sold, rows, personalized=personalized, first=first)
+
+
+async def _ranked(
+    customer_id: int,
+    candidates: Sequence[_Candidate],
+    rows: Mapping[int, ProductRow],
+    *,
+    personalized: bool,
+    first: int,
+) -> list[Suggestion]:
+    program = await get_program()
+    currency = program.currency_code
+    balance = await get_balance(customer_id=customer_id, currency=currency)
+    earnings = await estimate_cashback(
+        customer_id=customer_id,
+        products=[
+            ProductQuote(
+                key=c.product_id,
+                merchant_id=rows[c.product_id].merchant_id,
+                sku=rows[c.product_id].sku,
+                category=rows[c.product_id].category,
+                price_minor=rows[c.product_id].price_minor,
+            )
+            for c in candidates
+        ],
+    )
+    scored = []
+    for position, candidate in enumerate(candidates):
+        product = rows[candidate.product_id]
+        earning = earnings.get(candidate.product_id)
+        affordable = 0 < product.price_minor <= balance.available
+        better = _better_part(earning)
+        weight = 1 / (position + 1)
+        if personalized:
+            weight *= (AFFORDABLE_WEIGHT if affordable else 1) * (
+                EARNS_MORE_WEIGHT if better else 1
+            )
+        scored.append((weight, position, candidate, affordable, better, earning))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    suggestions = []
+    for rank, (_, position, candidate, affordable, better, earning) in enumerate(scored[:first]):
+        moved_up = rank < position
+        if moved_up and better:
+            reason = better
+        elif moved_up and affordable:
+            reason = "You can pay for it with your credits"
+        else:
+            reason = _reason(candidate, rows)
+        suggestions.append(
+            Suggestion(
+                product=rows[candidate.product_id],
+                reason=reason,
+                affordable_with_balance=affordable,
+                estimated_cashback=Money.from_minor(
+                    earning.amount_minor if earning else 0, currency
+                ),
+            )
+        )
+    return suggestions
+
+
+def _better_part(earning: Earning | None) -> str | None:
+    """What earns more than the merchant's own percent, in words; None when nothing does."""
+    for part in earning.parts if earning else []:
+        if part.source.startswith("offer:") and part.percent is None:
+            return f"Bonus credits with {part.label}"
+        if part.source != "merchant" and part.percent is not None:
+            return f"{plain_decimal(part.percent)}% back with {part.label}"
+    return None
+
+
+def _reason(candidate: _Candidate, rows: Mapping[int, ProductRow]) -> str:
+    seed = rows.get(candidate.seed) if candidate.seed is not None else None
+    if candidate.source == "pair" and seed is not None:
+        return f"Often bought with {seed.name}"
+    if candidate.source == "category":
+        return f"Popular in {rows[candidate.product_id].category}"
+    return "Popular with members"
+
+
+async def _products_of_purchase(customer_id: int, purchase_id: str) -> dict[int, str]:
+    """The catalogue products (and their category keys) of one of the customer's purchases;
+    UnknownPurchase for an id that is not one (another customer's included)."""
+    try:
+        pk = decode_id(purchase_id, "Purchase")
+    except NotFound:
+        raise UnknownPurchase(field=["purchaseId"]) from None
+    purchase = await history.get_purchase(pk)
+    if purchase is None or purchase.customer_id != customer_id:
+        raise UnknownPurchase(field=["purchaseId"])
+    [items] = await history.items_of_purchases([pk])
+    keys = await catalog.product_keys(purchase.merchant_id, (item.sku for item in items))
+    return {pk: catalog.normalize_category(category) or "" for pk, category in keys.values()}
+
+
+async def _recent_products(customer_id: int) -> dict[int, str]:
+    """The products (and their category keys) of the customer's last counted purchases."""
+    rows = await db.rows(
+        "SELECT l.product_id, s.category FROM suggestion_basket_lines l"
+        " JOIN suggestion_products s ON s.product_id = l.product_id JOIN ("
+        " SELECT DISTINCT purchase_id, day FROM suggestion_basket_lines WHERE customer_id = ?"
+        " ORDER BY day DESC, purchase_id DESC LIMIT ?) AS recent"
+        " ON recent.purchase_id = l.purchase_id",
+        customer_id,
+        SEED_PURCHASES,
+    )
+    return {int(row["product_id"]): str(row["category"]) for row in rows}
+
+
+# --- candidates -----------------------------------------------------------------------
+
+
+async def _candidates(
+    *,
+    seeds: Sequence[int],
+    categories: Sequence[str],
+    excluded: Sequence[int],
+    popular: bool,
+    limit: int,
+) -> list[_Candidate]:
+    """Products related to the seeds, best first, then the most bought in the categories,
+    then (when `popular`) in the program: one statement, `limit` of each at most, none of
+    `excluded` and none twice."""
+    # An empty IN () is not SQL: NULL matches nothing, and no product has the id 0.
+    seed_list: list[int | None] = [*seeds] or [None]
+    category_list: list[str | None] = [*categories] or [None]
+    excluded_list = list(excluded) or [0]
+    seed_marks, category_marks, excluded_marks = (
+        db.marks(len(seed_list)),
+        db.marks(len(category_list)),
+        db.marks(len(excluded_list)),
+    )
+    # Only placeholders are formatted in; values are parameters.
+    sql = (
+        "SELECT * FROM (SELECT 'pair' AS source, candidate AS product_id, seed, 0 AS bought,"  # noqa: S608
+        " score FROM (SELECT candidate, seed, SUM(part) OVER (PARTITION BY candidate) AS score,"
+        " ROW_NUMBER() OVER (PARTITION BY candidate ORDER BY part DESC, seed) AS n FROM ("
+        " SELECT p.product_id AS seed, p.related_id AS candidate,"
+        " (p.together + 0.5 * p.follow_ups) / sqrt(1.0 * a.purchases * b.purchases) AS part"
+        " FROM suggestion_pairs p"
+        " JOIN suggestion_products a ON a.product_id = p.product_id"
+        " JOIN suggestion_products b ON b.product_id = p.related_id"
+        f" WHERE p.product_id IN ({seed_marks}) AND p.together + p.follow_ups >= ?"
+        f" AND a.purchases > 0 AND b.purchases > 0 AND p.related_id NOT IN ({excluded_marks})"
+        " ) AS parts) AS scored WHERE n = 1 ORDER BY score DESC, candidate LIMIT ?) AS pairs"
+        " UNION ALL SELECT * FROM (SELECT 'category', product_id, NULL, purchases, 0"
+        f" FROM suggestion_products WHERE category IN ({category_marks}) AND purchases > 0"
+        f" AND product_id NOT IN ({excluded_marks})"
+        " ORDER BY purchases DESC, product_id LIMIT ?) AS in_category"
+        " UNION ALL SELECT * FROM (SELECT 'popular', product_id, NULL, purchases, 0"
+        f" FROM suggestion_products WHERE purchases > 0 AND product_id NOT IN ({excluded_marks})"
+        " ORDER BY purchases DESC, product_id LIMIT ?) AS everywhere"
+    )
+    rows = await db.rows(
+        sql,
+        *seed_list,
+        MIN_SUPPORT,
+        *excluded_list,
+        limit,
+        *category_list,
+        *excluded_list,
+        limit,
+        *excluded_list,
+        limit if popular else 0,
+    )
+    found: dict[int, _Candidate] = {}
+    order = {"pair": 0, "category": 1, "popular": 2}
+    ranked = sorted(
+        rows,
+        key=lambda r: (
+            order[r["source"]],
+            -float(r["score"] or 0),
+            -int(r["bought"] or 0),
+            int(r["product_id"]),
+        ),
+    )
+    for row in ranked:
+        pk = int(row["product_id"])
+        if pk not in found:
+            seed = row["seed"]
+            found[pk] = _Candidate(pk, row["source"], None if seed is None else int(seed))
+    return list(found.values())[:limit]
