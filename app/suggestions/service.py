@@ -14,9 +14,9 @@ is read: the given purchase and program-wide popularity only. What seeds them (w
 just bought) is never suggested, nor a product no longer sold.
 
 With consent, the ranking then favours what the customer can pay with their credits and
-what earns more than the merchant's own percent (a rule or an offer): each product weighs
-1 / (its position + 1), times 1.25 when it is affordable and 1.5 when it earns more; when
-that moves a product up, its reason says so.
+what earns more than the merchant's own percent (a rule or an offer): each of these
+advantages moves a product up `ADVANTAGE_PLACES` places (so past one product without it),
+and when that moved it up, its reason says so.
 """
 
 from __future__ import annotations
@@ -45,8 +45,7 @@ SEED_PURCHASES = 5
 # Candidates read beyond `first`, so that products no longer sold and the re-ranking
 # still leave `first` to show.
 EXTRA_CANDIDATES = 10
-AFFORDABLE_WEIGHT = 1.25
-EARNS_MORE_WEIGHT = 1.5
+ADVANTAGE_PLACES = 1.5
 
 
 class ProductRow(Protocol):
@@ -179,13 +178,10 @@ async def _ranked(
         earning = earnings.get(candidate.product_id)
         affordable = 0 < product.price_minor <= balance.available
         better = _better_part(earning)
-        weight = 1 / (position + 1)
-        if personalized:
-            weight *= (AFFORDABLE_WEIGHT if affordable else 1) * (
-                EARNS_MORE_WEIGHT if better else 1
-            )
-        scored.append((weight, position, candidate, affordable, better, earning))
-    scored.sort(key=lambda s: (-s[0], s[1]))
+        advantages = int(affordable) + int(better is not None) if personalized else 0
+        place = position - ADVANTAGE_PLACES * advantages
+        scored.append((place, position, candidate, affordable, better, earning))
+    scored.sort(key=lambda s: (s[0], s[1]))
     suggestions = []
     for rank, (_, position, candidate, affordable, better, earning) in enumerate(scored[:first]):
         moved_up = rank < position
@@ -292,11 +288,13 @@ async def _candidates(
         f" WHERE p.product_id IN ({seed_marks}) AND p.together + p.follow_ups >= ?"
         f" AND a.purchases > 0 AND b.purchases > 0 AND p.related_id NOT IN ({excluded_marks})"
         " ) AS parts) AS scored WHERE n = 1 ORDER BY score DESC, candidate LIMIT ?) AS pairs"
-        " UNION ALL SELECT * FROM (SELECT 'category', product_id, NULL, purchases, 0"
+        " UNION ALL SELECT * FROM (SELECT 'category', product_id, CAST(NULL AS BIGINT),"
+        " purchases, 0"
         f" FROM suggestion_products WHERE category IN ({category_marks}) AND purchases > 0"
         f" AND product_id NOT IN ({excluded_marks})"
         " ORDER BY purchases DESC, product_id LIMIT ?) AS in_category"
-        " UNION ALL SELECT * FROM (SELECT 'popular', product_id, NULL, purchases, 0"
+        " UNION ALL SELECT * FROM (SELECT 'popular', product_id, CAST(NULL AS BIGINT),"
+        " purchases, 0"
         f" FROM suggestion_products WHERE purchases > 0 AND product_id NOT IN ({excluded_marks})"
         " ORDER BY purchases DESC, product_id LIMIT ?) AS everywhere"
     )
