@@ -94,6 +94,21 @@ def test_seed_demo_fills_an_empty_database_once(tmp_path: Path) -> None:
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout.strip() == f"rebuilt {len(profiles)} customer profiles"
     assert _profiles(database) == profiles
+    # And its co-purchase statistics: a rebuild finds the same counts.
+    pairs = _pairs(database)
+    assert pairs
+    again = cli("rebuild-suggestions", database=database)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("rebuilt the co-purchase statistics from ")
+    assert _pairs(database) == pairs
+
+
+def _pairs(database: Path) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute(
+            "SELECT product_id, related_id, together, follow_ups FROM suggestion_pairs"
+            " WHERE together + follow_ups > 0 ORDER BY product_id, related_id"
+        ).fetchall()
 
 
 def test_rebuild_profiles_on_an_empty_database(migrated: Path) -> None:
