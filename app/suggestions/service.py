@@ -40,6 +40,8 @@ from app.program.service import get_program
 from app.segments import service as segments
 
 MAX_FIRST = 50
+# How much two products go together (p: their pair, a and b: their suggestion_products).
+_COSINE = "(p.together + 0.5 * p.follow_ups) / sqrt(1.0 * a.purchases * b.purchases)"
 MIN_SUPPORT = 2
 SEED_PURCHASES = 5
 # Candidates read beyond `first`, so that products no longer sold and the re-ranking
@@ -91,26 +93,72 @@ def check_first(first: int) -> int:
 # --- related products -----------------------------------------------------------------
 
 
-async def related_products(product_id: int, *, first: int) -> Sequence[ProductRow]:
-    """Products bought with this one, best first, completed with its category's most bought
-    products: sold ones only, never the product itself."""
-    check_first(first)
-    if first == 0:
-        return []
-    product = (await catalog.products_by_ids([product_id])).get(product_id)
-    if product is None:
-        raise NotFound("No Product has this id.")
-    category = catalog.normalize_category(product.category) or ""
-    candidates = await _candidates(
-        seeds=[product_id],
-        categories=[category],
-        excluded=[product_id],
-        popular=False,
-        limit=first + EXTRA_CANDIDATES,
+async def related_products(keys: Sequence[tuple[int, int]]) -> list[list[ProductRow]]:
+    """For each (product id, first): products bought with it, best first, completed with
+    its category's most bought products; sold ones only, never the product itself. Four
+    statements however many products ask (a DataLoader's batch function: a list of
+    products with their related ones costs no more than one)."""
+    for _, first in keys:
+        check_first(first)
+    limit = max((first for _, first in keys), default=0) + EXTRA_CANDIDATES
+    products = await catalog.products_by_ids(pk for pk, first in keys if first > 0)
+    categories = {pk: catalog.normalize_category(p.category) or "" for pk, p in products.items()}
+    paired = await _pairs_of(list(products), limit)
+    popular = await _popular_in(sorted(set(categories.values())), limit + 1)
+    ranked = {
+        pk: list(
+            dict.fromkeys(c for c in [*paired.get(pk, []), *popular.get(category, [])] if c != pk)
+        )
+        for pk, category in categories.items()
+    }
+    rows: Mapping[int, ProductRow] = await catalog.products_by_ids(
+        c for found in ranked.values() for c in found
     )
-    rows = await catalog.products_by_ids(c.product_id for c in candidates)
-    sold = [rows[c.product_id] for c in candidates if c.product_id in rows]
-    return [p for p in sold if p.active][:first]
+    return [
+        [rows[c] for c in ranked.get(pk, []) if c in rows and rows[c].active][:first]
+        for pk, first in keys
+    ]
+
+
+async def _pairs_of(seeds: Sequence[int], limit: int) -> dict[int, list[int]]:
+    """Each seed's related products with enough support, best first, `limit` at most."""
+    if not seeds:
+        return {}
+    rows = await db.rows(
+        "SELECT seed, candidate FROM (SELECT p.product_id AS seed, p.related_id AS candidate,"  # noqa: S608
+        " ROW_NUMBER() OVER (PARTITION BY p.product_id ORDER BY"
+        f" {_COSINE} DESC, p.related_id) AS n"
+        " FROM suggestion_pairs p"
+        " JOIN suggestion_products a ON a.product_id = p.product_id"
+        " JOIN suggestion_products b ON b.product_id = p.related_id"
+        f" WHERE p.product_id IN ({db.marks(len(seeds))}) AND p.together + p.follow_ups >= ?"
+        " AND a.purchases > 0 AND b.purchases > 0) AS ranked WHERE n <= ? ORDER BY seed, n",
+        *seeds,
+        MIN_SUPPORT,
+        limit,
+    )
+    found: dict[int, list[int]] = {}
+    for row in rows:
+        found.setdefault(int(row["seed"]), []).append(int(row["candidate"]))
+    return found
+
+
+async def _popular_in(categories: Sequence[str], limit: int) -> dict[str, list[int]]:
+    """Each category's most bought products, `limit` at most."""
+    if not categories:
+        return {}
+    rows = await db.rows(
+        "SELECT category, product_id FROM (SELECT category, product_id, ROW_NUMBER() OVER"  # noqa: S608
+        " (PARTITION BY category ORDER BY purchases DESC, product_id) AS n"
+        f" FROM suggestion_products WHERE category IN ({db.marks(len(categories))})"
+        " AND purchases > 0) AS ranked WHERE n <= ? ORDER BY category, n",
+        *categories,
+        limit,
+    )
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        found.setdefault(str(row["category"]), []).append(int(row["product_id"]))
+    return found
 
 
 # --- a customer's suggestions -----------------------------------------------------------
@@ -280,8 +328,7 @@ async def _candidates(
         "SELECT * FROM (SELECT 'pair' AS source, candidate AS product_id, seed, 0 AS bought,"  # noqa: S608
         " score FROM (SELECT candidate, seed, SUM(part) OVER (PARTITION BY candidate) AS score,"
         " ROW_NUMBER() OVER (PARTITION BY candidate ORDER BY part DESC, seed) AS n FROM ("
-        " SELECT p.product_id AS seed, p.related_id AS candidate,"
-        " (p.together + 0.5 * p.follow_ups) / sqrt(1.0 * a.purchases * b.purchases) AS part"
+        f" SELECT p.product_id AS seed, p.related_id AS candidate, {_COSINE} AS part"
         " FROM suggestion_pairs p"
         " JOIN suggestion_products a ON a.product_id = p.product_id"
         " JOIN suggestion_products b ON b.product_id = p.related_id"

@@ -79,6 +79,8 @@ class ProductFields:
         "category), still sold, never itself. `first` is 0 to 50."
     )
     async def related(
-        self, root: strawberry.Parent[ProductRoot], first: int = 6
+        self, root: strawberry.Parent[ProductRoot], info: Info, first: int = 6
     ) -> list[ProductType]:
-        return [_product(row) for row in await service.related_products(root.pk, first=first)]
+        service.check_first(first)
+        found = await info.context.loader(service.related_products).load((root.pk, first))
+        return [_product(row) for row in found]

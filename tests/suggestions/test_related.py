@@ -12,6 +12,7 @@ from app.core.ids import encode_id
 from app.suggestions.models import BasketLine, ProductPair, ProductStats
 from tests.cashback.factories import refund
 from tests.factories import make_admin
+from tests.ledger.statements import count_statements
 from tests.suggestions.factories import RELATED, Shop, customers, make_shop, related
 from tests.support import Api, error_codes
 
@@ -194,3 +195,25 @@ async def test_unknown_products_and_pages_out_of_range_are_refused(api: Api) -> 
         answer = await api.gql(RELATED, {"productId": shop.gid("phone"), "first": first})
         assert answer["data"] == {"product": None}, answer
         assert error_codes(answer) == ["INVALID_INPUT"]
+
+
+async def test_a_list_of_products_with_their_related_ones_costs_a_fixed_number_of_statements(
+    api: Api,
+) -> None:
+    shop = await make_shop(CATALOGUE)
+    await _history(api, shop)
+    query = """query($m: ID!, $n: Int!) { node(id: $m) { ... on Merchant {
+        products(first: $n) { edges { node { sku related(first: 2) { sku } } } } } } }"""
+    merchant = encode_id("Merchant", shop.merchant.id)
+    counted = {}
+    for n in (1, len(CATALOGUE)):
+        with count_statements() as sent:
+            answer = await api.gql(query, {"m": merchant, "n": n})
+        assert "errors" not in answer, answer
+        edges = answer["data"]["node"]["products"]["edges"]
+        counted[n] = sent
+    assert len(counted[1]) == len(counted[len(CATALOGUE)]), counted[len(CATALOGUE)]
+    related_of = {e["node"]["sku"]: [r["sku"] for r in e["node"]["related"]] for e in edges}
+    assert related_of["phone"] == ["case", "charger"]
+    assert related_of["stand"] == ["bestseller", "case"]
+    assert all(sku not in found for sku, found in related_of.items())
