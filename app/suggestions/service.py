@@ -4,8 +4,10 @@
 How a product relates to another: the cosine of their co-occurrence,
     (together + follow_ups / 2) / sqrt(purchases(a) x purchases(b)),
 which, unlike a raw count, does not just favour best-sellers. A pair counts only from
-`MIN_SUPPORT` purchases (together plus follow-ups) on. Too few related products are
-completed with the most bought products of the same categories, then of the whole program.
+`MIN_SUPPORT` purchases (together plus follow-ups) on, and only once bought together:
+follow-ups strengthen a pair, they never make one (one customer's visits to two shops in a
+month are too often a coincidence). Too few related products are completed with the most
+bought products of the same categories, then of the whole program.
 
 A customer's suggestions start from seed products: those of the given purchase, or (with
 consent to personalization) those of their last `SEED_PURCHASES` purchases, completed with
@@ -40,6 +42,8 @@ from app.program.service import get_program
 from app.segments import service as segments
 
 MAX_FIRST = 50
+# A pair bought together at least once, with `MIN_SUPPORT` purchases (a parameter) in all.
+_SUPPORTED = "p.together > 0 AND p.together + p.follow_ups >= ?"
 # How much two products go together (p: their pair, a and b: their suggestion_products).
 _COSINE = "(p.together + 0.5 * p.follow_ups) / sqrt(1.0 * a.purchases * b.purchases)"
 MIN_SUPPORT = 2
@@ -131,7 +135,7 @@ async def _pairs_of(seeds: Sequence[int], limit: int) -> dict[int, list[int]]:
         " FROM suggestion_pairs p"
         " JOIN suggestion_products a ON a.product_id = p.product_id"
         " JOIN suggestion_products b ON b.product_id = p.related_id"
-        f" WHERE p.product_id IN ({db.marks(len(seeds))}) AND p.together + p.follow_ups >= ?"
+        f" WHERE p.product_id IN ({db.marks(len(seeds))}) AND {_SUPPORTED}"
         " AND a.purchases > 0 AND b.purchases > 0) AS ranked WHERE n <= ? ORDER BY seed, n",
         *seeds,
         MIN_SUPPORT,
@@ -332,7 +336,7 @@ async def _candidates(
         " FROM suggestion_pairs p"
         " JOIN suggestion_products a ON a.product_id = p.product_id"
         " JOIN suggestion_products b ON b.product_id = p.related_id"
-        f" WHERE p.product_id IN ({seed_marks}) AND p.together + p.follow_ups >= ?"
+        f" WHERE p.product_id IN ({seed_marks}) AND {_SUPPORTED}"
         f" AND a.purchases > 0 AND b.purchases > 0 AND p.related_id NOT IN ({excluded_marks})"
         " ) AS parts) AS scored WHERE n = 1 ORDER BY score DESC, candidate LIMIT ?) AS pairs"
         " UNION ALL SELECT * FROM (SELECT 'category', product_id, CAST(NULL AS BIGINT),"

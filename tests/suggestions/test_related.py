@@ -120,12 +120,12 @@ async def _statistics() -> dict[str, Any]:
     }
 
 
-async def test_purchases_by_the_same_customer_within_30_days_count_as_bought_together(
+async def test_purchases_by_the_same_customer_within_30_days_strengthen_a_pair(
     api: Api,
 ) -> None:
     shop = await make_shop(CATALOGUE)
     now = clock.now()
-    first, second, third = await customers(3)
+    first, second, third, fourth = await customers(4)
     # The phone, then its case a week later (twice); the charger 40 days later: too late.
     for customer in (first, second):
         await shop.buy(api, customer, "phone", occurred_at=now - timedelta(days=50))
@@ -134,11 +134,18 @@ async def test_purchases_by_the_same_customer_within_30_days_count_as_bought_tog
     # Another customer's purchases never link with theirs.
     await shop.buy(api, third, "phone", occurred_at=now - timedelta(days=60))
 
-    assert await related(api, shop.gid("phone")) == ["case"]  # then nothing in Phones
     pairs = (await _statistics())["pairs"]
     phone, case = shop.products["phone"].id, shop.products["case"].id
     assert (phone, case, 0, 2) in pairs and (case, phone, 0, 2) in pairs
     assert not [p for p in pairs if shop.products["charger"].id in p[:2]]
+    # Follow-ups alone never make a pair (visits to two shops in a month are too often a
+    # coincidence): the phone has no related product yet.
+    assert await related(api, shop.gid("phone")) == []
+
+    # Bought together once, the follow-ups count with it: 1 + 2/2 over 4 and 3 purchases.
+    await shop.buy(api, fourth, "phone", "case")
+    assert await related(api, shop.gid("phone")) == ["case"]
+    assert (phone, case, 1, 2) in (await _statistics())["pairs"]
 
 
 async def test_a_full_refund_takes_its_counts_back_and_a_partial_one_does_not(
