@@ -18,7 +18,7 @@ just bought) is never suggested, nor a product no longer sold.
 With consent, the ranking then favours what the customer can pay with their credits and
 what earns more than the merchant's own percent (a rule or an offer): each of these
 advantages moves a product up `ADVANTAGE_PLACES` places (so past one product without it),
-and when that moved it up, its reason says so.
+and when that moved it up, its reason names what it has that the products it passed lack.
 """
 
 from __future__ import annotations
@@ -86,6 +86,20 @@ class _Candidate:
     product_id: int
     source: str  # "pair" (with `seed`), "category" or "popular"
     seed: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    candidate: _Candidate
+    position: int  # in the order of relevance
+    affordable: bool
+    better: str | None  # what earns more than the merchant's percent, in words
+    cashback_minor: int
+
+    @property
+    def place(self) -> float:
+        """Its position less what its advantages are worth."""
+        return self.position - ADVANTAGE_PLACES * (int(self.affordable) + int(bool(self.better)))
 
 
 def check_first(first: int) -> int:
@@ -226,31 +240,34 @@ async def _ranked(
     )
     scored = []
     for position, candidate in enumerate(candidates):
-        product = rows[candidate.product_id]
         earning = earnings.get(candidate.product_id)
-        affordable = 0 < product.price_minor <= balance.available
-        better = _better_part(earning)
-        advantages = int(affordable) + int(better is not None) if personalized else 0
-        place = position - ADVANTAGE_PLACES * advantages
-        scored.append((place, position, candidate, affordable, better, earning))
-    scored.sort(key=lambda s: (s[0], s[1]))
+        scored.append(
+            _Scored(
+                candidate=candidate,
+                position=position,
+                affordable=0 < rows[candidate.product_id].price_minor <= balance.available,
+                better=_better_part(earning),
+                cashback_minor=earning.amount_minor if earning else 0,
+            )
+        )
+    if personalized:
+        scored.sort(key=lambda s: (s.place, s.position))
     suggestions = []
-    for rank, (_, position, candidate, affordable, better, earning) in enumerate(scored[:first]):
-        moved_up = rank < position
-        if moved_up and better:
-            reason = better
-        elif moved_up and affordable:
+    for rank, chosen in enumerate(scored[:first]):
+        # What it has that the products it passed lack is what moved it up.
+        passed = [s for s in scored[rank + 1 :] if s.position < chosen.position]
+        if chosen.better and any(s.better is None for s in passed):
+            reason = chosen.better
+        elif chosen.affordable and any(not s.affordable for s in passed):
             reason = "You can pay for it with your credits"
         else:
-            reason = _reason(candidate, rows)
+            reason = _reason(chosen.candidate, rows)
         suggestions.append(
             Suggestion(
-                product=rows[candidate.product_id],
+                product=rows[chosen.candidate.product_id],
                 reason=reason,
-                affordable_with_balance=affordable,
-                estimated_cashback=Money.from_minor(
-                    earning.amount_minor if earning else 0, currency
-                ),
+                affordable_with_balance=chosen.affordable,
+                estimated_cashback=Money.from_minor(chosen.cashback_minor, currency),
             )
         )
     return suggestions
@@ -278,13 +295,14 @@ def _reason(candidate: _Candidate, rows: Mapping[int, ProductRow]) -> str:
 async def _products_of_purchase(customer_id: int, purchase_id: str) -> dict[int, str]:
     """The catalogue products (and their category keys) of one of the customer's purchases;
     UnknownPurchase for an id that is not one (another customer's included)."""
+    unknown = UnknownPurchase("None of your purchases has this id.", field=["purchaseId"])
     try:
         pk = decode_id(purchase_id, "Purchase")
     except NotFound:
-        raise UnknownPurchase(field=["purchaseId"]) from None
+        raise unknown from None
     purchase = await history.get_purchase(pk)
     if purchase is None or purchase.customer_id != customer_id:
-        raise UnknownPurchase(field=["purchaseId"])
+        raise unknown
     [items] = await history.items_of_purchases([pk])
     keys = await catalog.product_keys(purchase.merchant_id, (item.sku for item in items))
     return {pk: catalog.normalize_category(category) or "" for pk, category in keys.values()}

@@ -174,7 +174,7 @@ async def test_a_better_percent_moves_a_product_up_and_says_so(api: Api) -> None
 
 async def test_credits_that_pay_for_a_product_move_it_up_and_say_so(api: Api) -> None:
     await update_program(pending_days=0)
-    shop = await make_shop(CATALOGUE, price="50.00", prices={"phone": "10.00", "charger": "10.00"})
+    shop = await make_shop(CATALOGUE, price="150.00", prices={"phone": "10.00", "charger": "10.00"})
     await _history(api, shop)
     [customer] = await customers(1, consent_personalization=True)
     purchase = await shop.buy(api, customer, "phone")  # 0.20 available
@@ -183,7 +183,14 @@ async def test_credits_that_pay_for_a_product_move_it_up_and_say_so(api: Api) ->
         "charger",
     ]
 
-    await record(api, shop.store, purchase_input(shop.store, customer, "1000.00"))  # 20.00
+    # An offer on everything is an advantage none has over another: the order stays.
+    await make_offer(api, title="All week", percent="10")
+    assert skus(await suggestions(api, customer, purchase_id=purchase["id"]))[:2] == [
+        "case",
+        "charger",
+    ]
+
+    await record(api, shop.store, purchase_input(shop.store, customer, "1000.00"))  # 100.00
     found = await suggestions(api, customer, purchase_id=purchase["id"])
     assert _reasons(found)[:2] == [
         ("charger", "You can pay for it with your credits"),
