@@ -344,17 +344,14 @@ class EarningContext:
         self.spend = await spend_by_customer(
             (r.customer_id for r in rows if r.customer_id is not None), now=self.now
         )
-        wanted: dict[int, set[str]] = {}
-        for r in rows:
-            for item in r.items or []:
-                if r.store:
-                    wanted.setdefault(r.store.merchant_id, set()).add(item.sku)
-        # The catalogue's products: their categories (for items reported without one) and
-        # their ids (for the co-purchase statistics).
-        for merchant_id, skus in wanted.items():
-            for sku, (pk, category) in (await catalog.product_keys(merchant_id, skus)).items():
-                self.categories[(merchant_id, sku)] = category
-                self.product_ids[(merchant_id, sku)] = pk
+        # The catalogue's products, of every merchant at once: their categories (for items
+        # reported without one) and their ids (for the co-purchase statistics).
+        found = await catalog.product_keys_of(
+            (r.store.merchant_id, item.sku) for r in rows if r.store for item in r.items or []
+        )
+        for key, (pk, category) in found.items():
+            self.categories[key] = category
+            self.product_ids[key] = pk
         # No cashback is earned on credits, those of a redemption captured for the same
         # order included (its orderReference is the purchase's externalId at the store).
         self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)

@@ -35,6 +35,8 @@ PERCENT_PLACES = 4
 # Rows per INSERT statement when upserting products (well under every driver's
 # parameter limit: 10 parameters a row).
 UPSERT_CHUNK = 500
+# (merchant, sku) pairs looked up per query (each pair is at most two parameters).
+KEYS_PER_QUERY = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,18 +334,21 @@ async def product_keys(merchant_id: int, skus: Iterable[str]) -> dict[str, tuple
 async def product_keys_of(
     merchant_skus: Iterable[tuple[int, str]],
 ) -> dict[tuple[int, str], tuple[int, str]]:
-    """`product_keys` for (merchant, sku) pairs of many merchants at once (one query)."""
-    wanted = set(merchant_skus)
-    if not wanted:
-        return {}
-    rows = await Product.filter(
-        merchant_id__in={m for m, _ in wanted}, sku__in={s for _, s in wanted}
-    ).values_list("merchant_id", "sku", "id", "category")
-    return {
-        (merchant_id, sku): (pk, category)
-        for merchant_id, sku, pk, category in rows
-        if (merchant_id, sku) in wanted
-    }
+    """`product_keys` for (merchant, sku) pairs of many merchants at once: one query for
+    up to `KEYS_PER_QUERY` pairs."""
+    wanted = sorted(set(merchant_skus))
+    found: dict[tuple[int, str], tuple[int, str]] = {}
+    for start in range(0, len(wanted), KEYS_PER_QUERY):
+        chunk = set(wanted[start : start + KEYS_PER_QUERY])
+        rows = await Product.filter(
+            merchant_id__in={m for m, _ in chunk}, sku__in={s for _, s in chunk}
+        ).values_list("merchant_id", "sku", "id", "category")
+        found.update(
+            ((merchant_id, sku), (pk, category))
+            for merchant_id, sku, pk, category in rows
+            if (merchant_id, sku) in chunk
+        )
+    return found
 
 
 async def products_by_ids(ids: Iterable[int]) -> dict[int, Product]:

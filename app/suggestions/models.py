@@ -52,6 +52,8 @@ class ProductPair(Model):
     class Meta:
         table = "suggestion_pairs"
         unique_together = (("product_id", "related_id"),)
+        # A product's pairs most bought together first: related products read the top few.
+        indexes = (Index(fields=("product_id", "together", "related_id")),)
         constraints = (
             CheckConstraint(
                 check="together >= 0 AND follow_ups >= 0 AND product_id <> related_id",

@@ -42,12 +42,11 @@ from app.program.service import get_program
 from app.segments import service as segments
 
 MAX_FIRST = 50
-# A pair bought together at least once, with `MIN_SUPPORT` purchases (a parameter) in all.
-_SUPPORTED = "p.together > 0 AND p.together + p.follow_ups >= ?"
-# How much two products go together (p: their pair, a and b: their suggestion_products).
-_COSINE = "(p.together + 0.5 * p.follow_ups) / sqrt(1.0 * a.purchases * b.purchases)"
+# Each seed's pairs read at most (those most bought together): the cosine then ranks these.
+PAIRS_PER_SEED = 60
 MIN_SUPPORT = 2
 SEED_PURCHASES = 5
+MAX_SEEDS = 10
 # Candidates read beyond `first`, so that products no longer sold and the re-ranking
 # still leave `first` to show.
 EXTRA_CANDIDATES = 10
@@ -138,20 +137,49 @@ async def related_products(keys: Sequence[tuple[int, int]]) -> list[list[Product
     ]
 
 
+def _scored_pairs(seed_count: int) -> str:
+    """SQL of (seed, candidate, part): each seed's `PAIRS_PER_SEED` (a parameter) pairs most
+    bought together (an index range, read from its end), those bought together at least
+    once with `MIN_SUPPORT` (a parameter) purchases in all, with their cosine. Parameters:
+    the seeds, how many pairs per seed, the minimum support."""
+    seeds = db.marks(seed_count)
+    if db.dialect() == "postgres":
+        # The seeds that have statistics, then each one's top pairs from the index.
+        top = (
+            "SELECT s.product_id AS seed, p.related_id AS candidate, p.together, p.follow_ups"  # noqa: S608
+            f" FROM (SELECT product_id FROM suggestion_products WHERE product_id IN ({seeds}))"
+            " AS s CROSS JOIN LATERAL (SELECT related_id, together, follow_ups"
+            " FROM suggestion_pairs WHERE product_id = s.product_id AND together > 0"
+            " ORDER BY together DESC, related_id DESC LIMIT ?) AS p"
+        )
+    else:
+        top = (
+            "SELECT seed, candidate, together, follow_ups FROM (SELECT product_id AS seed,"  # noqa: S608
+            " related_id AS candidate, together, follow_ups, ROW_NUMBER() OVER (PARTITION BY"
+            " product_id ORDER BY together DESC, related_id DESC) AS k FROM suggestion_pairs"
+            f" WHERE product_id IN ({seeds}) AND together > 0) AS ranked WHERE k <= ?"
+        )
+    return (
+        "SELECT t.seed, t.candidate, (t.together + 0.5 * t.follow_ups)"  # noqa: S608
+        " / sqrt(CAST(a.purchases AS DOUBLE PRECISION) * b.purchases) AS part"
+        f" FROM ({top}) AS t"
+        " JOIN suggestion_products a ON a.product_id = t.seed"
+        " JOIN suggestion_products b ON b.product_id = t.candidate"
+        " WHERE t.together + t.follow_ups >= ? AND a.purchases > 0 AND b.purchases > 0"
+    )
+
+
 async def _pairs_of(seeds: Sequence[int], limit: int) -> dict[int, list[int]]:
-    """Each seed's related products with enough support, best first, `limit` at most."""
+    """Each seed's related products, best first, `limit` at most."""
     if not seeds:
         return {}
     rows = await db.rows(
-        "SELECT seed, candidate FROM (SELECT p.product_id AS seed, p.related_id AS candidate,"  # noqa: S608
-        " ROW_NUMBER() OVER (PARTITION BY p.product_id ORDER BY"
-        f" {_COSINE} DESC, p.related_id) AS n"
-        " FROM suggestion_pairs p"
-        " JOIN suggestion_products a ON a.product_id = p.product_id"
-        " JOIN suggestion_products b ON b.product_id = p.related_id"
-        f" WHERE p.product_id IN ({db.marks(len(seeds))}) AND {_SUPPORTED}"
-        " AND a.purchases > 0 AND b.purchases > 0) AS ranked WHERE n <= ? ORDER BY seed, n",
+        "SELECT seed, candidate FROM (SELECT seed, candidate, ROW_NUMBER() OVER"  # noqa: S608
+        " (PARTITION BY seed ORDER BY part DESC, candidate) AS n"
+        f" FROM ({_scored_pairs(len(seeds))}) AS parts) AS ranked"
+        " WHERE n <= ? ORDER BY seed, n",
         *seeds,
+        max(PAIRS_PER_SEED, limit),
         MIN_SUPPORT,
         limit,
     )
@@ -195,7 +223,8 @@ async def suggestions_for(
         bought = await _recent_products(customer_id)
     if first == 0:
         return []
-    seeds = sorted(bought)
+    # The first products bought (the latest purchase's first) seed it; all are excluded.
+    seeds = list(bought)[:MAX_SEEDS]
     # What was just bought says which categories to complete with; history only with consent.
     categories = sorted(set(bought.values())) if purchase_id is not None else []
     if personalized:
@@ -305,17 +334,21 @@ async def _products_of_purchase(customer_id: int, purchase_id: str) -> dict[int,
         raise unknown
     [items] = await history.items_of_purchases([pk])
     keys = await catalog.product_keys(purchase.merchant_id, (item.sku for item in items))
-    return {pk: catalog.normalize_category(category) or "" for pk, category in keys.values()}
+    return {
+        pk: catalog.normalize_category(category) or "" for pk, category in sorted(keys.values())
+    }
 
 
 async def _recent_products(customer_id: int) -> dict[int, str]:
-    """The products (and their category keys) of the customer's last counted purchases."""
+    """The products (and their category keys) of the customer's last counted purchases,
+    the latest first."""
     rows = await db.rows(
         "SELECT l.product_id, s.category FROM suggestion_basket_lines l"
         " JOIN suggestion_products s ON s.product_id = l.product_id JOIN ("
         " SELECT DISTINCT purchase_id, day FROM suggestion_basket_lines WHERE customer_id = ?"
         " ORDER BY day DESC, purchase_id DESC LIMIT ?) AS recent"
-        " ON recent.purchase_id = l.purchase_id",
+        " ON recent.purchase_id = l.purchase_id"
+        " ORDER BY recent.day DESC, recent.purchase_id DESC, l.product_id",
         customer_id,
         SEED_PURCHASES,
     )
@@ -340,23 +373,15 @@ async def _candidates(
     seed_list: list[int | None] = [*seeds] or [None]
     category_list: list[str | None] = [*categories] or [None]
     excluded_list = list(excluded) or [0]
-    seed_marks, category_marks, excluded_marks = (
-        db.marks(len(seed_list)),
-        db.marks(len(category_list)),
-        db.marks(len(excluded_list)),
-    )
+    category_marks, excluded_marks = db.marks(len(category_list)), db.marks(len(excluded_list))
     # Only placeholders are formatted in; values are parameters.
     sql = (
         "SELECT * FROM (SELECT 'pair' AS source, candidate AS product_id, seed, 0 AS bought,"  # noqa: S608
         " score FROM (SELECT candidate, seed, SUM(part) OVER (PARTITION BY candidate) AS score,"
-        " ROW_NUMBER() OVER (PARTITION BY candidate ORDER BY part DESC, seed) AS n FROM ("
-        f" SELECT p.product_id AS seed, p.related_id AS candidate, {_COSINE} AS part"
-        " FROM suggestion_pairs p"
-        " JOIN suggestion_products a ON a.product_id = p.product_id"
-        " JOIN suggestion_products b ON b.product_id = p.related_id"
-        f" WHERE p.product_id IN ({seed_marks}) AND {_SUPPORTED}"
-        f" AND a.purchases > 0 AND b.purchases > 0 AND p.related_id NOT IN ({excluded_marks})"
-        " ) AS parts) AS scored WHERE n = 1 ORDER BY score DESC, candidate LIMIT ?) AS pairs"
+        " ROW_NUMBER() OVER (PARTITION BY candidate ORDER BY part DESC, seed) AS n"
+        f" FROM ({_scored_pairs(len(seed_list))}) AS parts"
+        f" WHERE candidate NOT IN ({excluded_marks})) AS scored"
+        " WHERE n = 1 ORDER BY score DESC, candidate LIMIT ?) AS pairs"
         " UNION ALL SELECT * FROM (SELECT 'category', product_id, CAST(NULL AS BIGINT),"
         " purchases, 0"
         f" FROM suggestion_products WHERE category IN ({category_marks}) AND purchases > 0"
@@ -370,6 +395,7 @@ async def _candidates(
     rows = await db.rows(
         sql,
         *seed_list,
+        max(PAIRS_PER_SEED, limit),
         MIN_SUPPORT,
         *excluded_list,
         limit,

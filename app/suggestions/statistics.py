@@ -35,8 +35,9 @@ from app.catalog.service import normalize_category
 
 FOLLOW_UP_DAYS = 30
 _EPOCH = date(1970, 1, 1)
-# Rows per statement of a rebuild.
+# Rows per statement of a rebuild, and the memory its aggregates may use (PostgreSQL).
 CHUNK = 1_000
+REBUILD_WORK_MEM = "256MB"
 
 
 def day_number(at: datetime) -> int:
@@ -233,6 +234,8 @@ async def replace_all(baskets: AsyncIterable[Sequence[Basket]]) -> int:
     async with in_transaction():
         if db.dialect() == "postgres":
             await db.execute("LOCK TABLE suggestion_basket_lines IN EXCLUSIVE MODE")
+            # The pair count's aggregates in memory rather than spilled to disk.
+            await db.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEM}'")
         for table in ("suggestion_pairs", "suggestion_products", "suggestion_basket_lines"):
             await db.execute(f"DELETE FROM {table}")  # noqa: S608
         categories: dict[int, str] = {}
@@ -260,7 +263,8 @@ async def replace_all(baskets: AsyncIterable[Sequence[Basket]]) -> int:
     return counted
 
 
-# Both counts of every ordered pair, from the lines alone. A pair of purchases (p < q) links
+# Both counts of every ordered pair, from the lines alone, inserted in key order (the
+# indexes then grow at their end). A pair of purchases (p < q) links
 # (x, y) when x is in one and y in the other; DISTINCT counts it once when both hold both.
 _COUNT_PAIRS = """
 INSERT INTO suggestion_pairs (product_id, related_id, together, follow_ups)
@@ -286,4 +290,5 @@ SELECT x, y, SUM(t), SUM(f) FROM (
     ) AS distinct_links
 ) AS parts
 GROUP BY x, y
+ORDER BY x, y
 """

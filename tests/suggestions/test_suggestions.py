@@ -208,20 +208,24 @@ async def test_credits_that_pay_for_a_product_move_it_up_and_say_so(api: Api) ->
 async def test_a_screen_of_suggestions_costs_the_same_statements_for_any_first(
     api: Api,
 ) -> None:
-    shop = await make_shop({f"p{i}": f"Category {i % 3}" for i in range(60)})
-    people = await customers(12)
-    for n, customer in enumerate(people):
-        await shop.buy(api, customer, *[f"p{(n * 5 + k) % 60}" for k in range(6)])
+    # Products of three merchants, so that their estimates need each merchant's store,
+    # rules and catalogue.
+    shops = [await make_shop({f"p{i}": f"Category {i % 3}" for i in range(20)}) for _ in range(3)]
+    for n, customer in enumerate(await customers(12)):
+        for shop in shops:
+            await shop.buy(api, customer, *[f"p{(n * 5 + k) % 20}" for k in range(6)])
     [customer] = await customers(1, consent_personalization=True)
-    await shop.buy(api, customer, "p0", "p1", "p2")
+    await shops[0].buy(api, customer, "p0", "p1", "p2")
     token = api.token_for(customer)
 
     counted = {}
     for first in (1, 6, 50):
         with count_statements() as sent:
             answer = await api.gql(SUGGESTIONS, {"first": first}, token=token)
-        assert len(answer["data"]["viewer"]["suggestions"]) == first
+        found = answer["data"]["viewer"]["suggestions"]
+        assert len(found) == first
         counted[first] = sent
+    assert len({s["product"]["merchant"]["id"] for s in found}) == 3
     assert len(counted[1]) == len(counted[6]) == len(counted[50]), counted[50]
 
 
