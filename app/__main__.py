@@ -57,7 +57,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from app import db
 
     async def main() -> int:
-        await db.migrate_db(get_settings())
+        # A migration may build an index over a large table: no statement timeout here.
+        await db.migrate_db(get_settings().model_copy(update={"db_statement_timeout_ms": 0}))
         await db.close_db()
         print("migrations applied")
         return 0

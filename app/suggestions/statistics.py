@@ -234,8 +234,10 @@ async def replace_all(baskets: AsyncIterable[Sequence[Basket]]) -> int:
     async with in_transaction():
         if db.dialect() == "postgres":
             await db.execute("LOCK TABLE suggestion_basket_lines IN EXCLUSIVE MODE")
-            # The pair count's aggregates in memory rather than spilled to disk.
+            # The pair count's aggregates in memory rather than spilled to disk, and no
+            # statement timeout: on a large history the pair count takes minutes.
             await db.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEM}'")
+            await db.execute("SET LOCAL statement_timeout = 0")
         for table in ("suggestion_pairs", "suggestion_products", "suggestion_basket_lines"):
             await db.execute(f"DELETE FROM {table}")  # noqa: S608
         categories: dict[int, str] = {}
