@@ -82,7 +82,7 @@ RECENT_DAYS = 20
 # (first, from the latest purchase): all personalized.
 CONFIGS = ((6, False), (6, True), (50, False), (50, True))
 RELATED_FIRST = (6, 50)
-CANDIDATES = "FROM suggestion_pairs p"
+CANDIDATES = "CROSS JOIN LATERAL"
 
 
 # --- what the database did ------------------------------------------------------------------
@@ -347,6 +347,12 @@ async def measure_suggestions(
     return found
 
 
+async def _related(product: int, first: int) -> Sequence[Any]:
+    """One product's related products, as `Product.related` loads them."""
+    [found] = await suggestions.related_products([(product, first)])
+    return found
+
+
 async def measure_related(
     conn: asyncpg.Connection, groups: dict[str, Sequence[int]], warm_up: int
 ) -> dict[str, list[Sample]]:
@@ -354,8 +360,7 @@ async def measure_related(
     for name, products in groups.items():
         for i, product in enumerate(products):
             for first in RELATED_FIRST:
-                call = functools.partial(suggestions.related_products, product, first=first)
-                sample, _ = await measured(conn, call)
+                sample, _ = await measured(conn, functools.partial(_related, product, first))
                 if i >= warm_up:
                     found[f"{name}, first {first}"].append(sample)
     return found
