@@ -235,7 +235,6 @@ async def suggestions_for(
         seeds=seeds,
         categories=categories,
         excluded=seeds,
-        popular=True,
         limit=first + EXTRA_CANDIDATES,
     )
     rows = await catalog.products_by_ids([c.product_id for c in candidates] + seeds)
@@ -363,11 +362,10 @@ async def _candidates(
     seeds: Sequence[int],
     categories: Sequence[str],
     excluded: Sequence[int],
-    popular: bool,
     limit: int,
 ) -> list[_Candidate]:
     """Products related to the seeds, best first, then the most bought in the categories,
-    then (when `popular`) in the program: one statement, `limit` of each at most, none of
+    then in the program: one statement, `limit` of each at most, none of
     `excluded` and none twice."""
     # An empty IN () is not SQL: NULL matches nothing, and no product has the id 0.
     seed_list: list[int | None] = [*seeds] or [None]
@@ -403,7 +401,7 @@ async def _candidates(
         *excluded_list,
         limit,
         *excluded_list,
-        limit if popular else 0,
+        limit,
     )
     found: dict[int, _Candidate] = {}
     order = {"pair": 0, "category": 1, "popular": 2}
