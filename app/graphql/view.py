@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any, overload
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
@@ -188,6 +189,15 @@ class GraphQLView(GraphQL[Context, None]):
             settings=self.settings,
             request_id=request_id_var.get() or "-",
         )
+
+    def encode_json(self, data: object) -> str:
+        # orjson: compact UTF-8 at several times json's speed (text, as the WebSocket
+        # protocol sends text frames). A value it cannot encode (an integer beyond 64
+        # bits) takes the standard encoder.
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     def decode_json(self, data: str | bytes) -> object:
         # Hostile JSON fails beyond JSONDecodeError (nesting past the recursion limit,
