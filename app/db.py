@@ -46,6 +46,7 @@ def connection_config(settings: Settings) -> dict[str, Any]:
     credentials = config["credentials"]
     if is_postgres(url):
         credentials.setdefault("minsize", settings.db_pool_min)
+        credentials.setdefault("reset", _keep_session)
         credentials.setdefault("maxsize", settings.db_pool_max)
         server_settings = dict(credentials.get("server_settings") or {})
         server_settings.setdefault("statement_timeout", str(settings.db_statement_timeout_ms))
@@ -57,6 +58,13 @@ def connection_config(settings: Settings) -> dict[str, Any]:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         credentials.setdefault("busy_timeout", 5_000)
     return config
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to undo when a connection goes back to the pool. asyncpg has already rolled
+    back a transaction left open; the app takes only transaction-scoped locks and settings
+    (pg_advisory_xact_lock, SET LOCAL) and listens on a connection of its own. The default
+    reset (unlock all, close cursors, unlisten, reset all) costs a round trip per query."""
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
@@ -78,9 +86,15 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
 async def init_db(settings: Settings) -> None:
     # The global fallback lets request tasks see the context that the lifespan task made.
     await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    from app import cache  # it sends its NOTIFY through this module
+
+    await cache.start_listening(settings)
 
 
 async def close_db() -> None:
+    from app import cache
+
+    await cache.stop_listening()
     await Tortoise.close_connections()
 
 

@@ -15,6 +15,7 @@ from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 
+from app import cache
 from app import db as app_db
 from app.core import clock
 from app.main import create_app
@@ -80,7 +81,7 @@ async def database(request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
     await Tortoise.close_connections()
     await app_db.init_db(settings)
     yield settings
-    await Tortoise.close_connections()
+    await app_db.close_db()
 
 
 async def _truncate_all() -> None:
@@ -109,6 +110,7 @@ async def _truncate_all() -> None:
 async def db(database: Settings) -> AsyncIterator[Settings]:
     """An empty database (every table truncated) and a clock at the real time."""
     await _truncate_all()
+    await cache.changed_everything()  # TRUNCATE announces no change
     clock.reset()
     yield database
     clock.reset()

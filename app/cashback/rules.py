@@ -9,7 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
+from app import cache
+from app.cache import Cached
 from app.cashback.earning import RuleTerms
 from app.cashback.models import CashbackRule
 from app.catalog import service as catalog
@@ -80,14 +83,17 @@ async def create_rule(
                 raise UnknownMerchant(field=["input", "merchantId"])
             values["merchant_id"] = pk
     problems.raise_any()
-    return await CashbackRule.create(
-        **values,
-        currency=currency,
-        channels=channels_text(channels),
-        starts_at=start,
-        ends_at=end,
-        created_at=clock.now(),
-    )
+    async with in_transaction():
+        rule = await CashbackRule.create(
+            **values,
+            currency=currency,
+            channels=channels_text(channels),
+            starts_at=start,
+            ends_at=end,
+            created_at=clock.now(),
+        )
+        await cache.changed(_active_rules.name)
+    return rule
 
 
 async def end_rule(*, rule_id: str) -> CashbackRule:
@@ -101,7 +107,9 @@ async def end_rule(*, rule_id: str) -> CashbackRule:
     now = clock.now()
     if rule.active and (rule.ends_at is None or rule.ends_at > now):
         rule.ends_at = now
-        await rule.save(update_fields=["ends_at"])
+        async with in_transaction():
+            await rule.save(update_fields=["ends_at"])
+            await cache.changed(_active_rules.name)
     return rule
 
 
@@ -133,11 +141,20 @@ def _rule_terms(rule: CashbackRule) -> RuleTerms:
 
 async def rules_for_merchants(merchant_ids: Iterable[int]) -> list[RuleTerms]:
     """Active rules that may apply at these merchants (windows are checked per purchase)."""
-    ids = sorted(set(merchant_ids))
-    rows = await CashbackRule.filter(active=True).filter(
-        Q(merchant_id=None) | Q(merchant_id__in=ids)
-    )
-    return [_rule_terms(row) for row in rows]
+    ids = set(merchant_ids)
+    return [
+        rule
+        for rule in await _active_rules.get()
+        if rule.merchant_id is None or rule.merchant_id in ids
+    ]
+
+
+async def _load_active_rules() -> list[RuleTerms]:
+    return [_rule_terms(row) for row in await CashbackRule.filter(active=True).order_by("id")]
+
+
+# Every purchase and estimate reads them; they change when an admin creates or ends one.
+_active_rules = Cached("cashback-rules", _load_active_rules)
 
 
 async def best_catalogue_percents(keys: Sequence[tuple[int, str, int]]) -> list[Decimal]:

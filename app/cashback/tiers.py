@@ -11,7 +11,8 @@ from decimal import Decimal, InvalidOperation
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app import db
+from app import cache, db
+from app.cache import Cached
 from app.cashback.earning import TierTerms
 from app.cashback.models import Purchase, Tier
 from app.catalog.service import clean_text
@@ -71,26 +72,33 @@ def _tier_info(row: Tier, currency: str) -> TierInfo:
 
 
 async def list_tiers(*, currency: str | None = None) -> list[TierInfo]:
-    """The tiers by the spend that reaches them (the defaults on a new program)."""
+    """The tiers by the spend that reaches them (the defaults on a new program); kept in
+    memory until an admin replaces them (`app.cache`)."""
     if currency is None:
         currency = (await get_program()).currency_code
+    return [_tier_info(row, currency) for row in await _tier_rows.get()]
+
+
+async def _load_tier_rows() -> list[Tier]:
     rows = await Tier.all().order_by("minimum_spend_minor")
-    if not rows:
-        scale = 10 ** minor_units(currency)
-        try:
-            async with in_transaction():
-                await Tier.bulk_create(
-                    [
-                        Tier(
-                            code=code, name=name, multiplier=mult, minimum_spend_minor=spend * scale
-                        )
-                        for code, name, mult, spend in DEFAULT_TIERS
-                    ]
-                )
-        except IntegrityError:  # made at the same moment by another request
-            pass
-        rows = await Tier.all().order_by("minimum_spend_minor")
-    return [_tier_info(row, currency) for row in rows]
+    if rows:
+        return rows
+    currency = (await get_program()).currency_code
+    scale = 10 ** minor_units(currency)
+    try:
+        async with in_transaction():
+            await Tier.bulk_create(
+                [
+                    Tier(code=code, name=name, multiplier=mult, minimum_spend_minor=spend * scale)
+                    for code, name, mult, spend in DEFAULT_TIERS
+                ]
+            )
+    except IntegrityError:  # made at the same moment by another request
+        pass
+    return await Tier.all().order_by("minimum_spend_minor")
+
+
+_tier_rows = Cached("tiers", _load_tier_rows)
 
 
 def tier_for_spend(tiers: Sequence[TierInfo], spend_minor: int) -> tuple[TierInfo, TierInfo | None]:
@@ -209,4 +217,5 @@ async def update_tiers(*, tiers: Sequence[TierSpec]) -> list[TierInfo]:
     async with in_transaction():
         await Tier.all().delete()
         await Tier.bulk_create(rows)
-    return await list_tiers(currency=currency)
+        await cache.changed(_tier_rows.name)
+    return [_tier_info(row, currency) for row in sorted(rows, key=lambda r: r.minimum_spend_minor)]

@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app import cache
+from app.cache import Cached
 from app.core import clock
 from app.core.decimals import plain_decimal
 from app.core.errors import (
@@ -54,8 +56,19 @@ async def _settings_row() -> ProgramSettings:
 
 
 async def get_program() -> Program:
-    """The settings (one query: every purchase and redemption reads them)."""
-    row = await _settings_row()
+    """The settings: read by every purchase, redemption and screen, so kept in memory
+    until an admin changes them (`app.cache`)."""
+    return await _program.get()
+
+
+async def _load_program() -> Program:
+    return _program_of(await _settings_row())
+
+
+_program = Cached("program", _load_program)
+
+
+def _program_of(row: ProgramSettings) -> Program:
     return Program(
         currency_code=row.currency_code,
         pending_days=row.pending_days,
@@ -145,7 +158,10 @@ async def update_program(
             await _new_terms_version(row, terms.strip())
         row.updated_at = clock.now()
         await row.save()
-    return await get_program()
+        await cache.changed(_program.name)
+    # From the row saved, not the cache: another request may refill it with the previous
+    # settings until the change's notice arrives.
+    return _program_of(row)
 
 
 def _check_periods_and_share(

@@ -88,6 +88,7 @@ async def test_a_nested_products_page_costs_the_same_statements_for_2_or_20_merc
         merchant = await make_merchant(name=f"M{i:02}")
         await make_store(merchant)
         await stock(merchant, [f"M{i:02}-{n}" for n in range(6)])
+    await api.gql(SHELF, {"merchants": 1, "products": 1})  # the rules in memory
 
     with count_statements() as two:
         few = await api.gql(SHELF, {"merchants": 2, "products": 5})
