@@ -9,6 +9,7 @@ import logging
 import httpx
 import pytest
 
+from app.graphql.context import Context
 from app.graphql.schema import VALIDATION_CACHE_SIZE
 from app.main import create_app
 from tests.conftest import make_settings
@@ -143,10 +144,10 @@ async def test_an_unexpected_fault_is_masked_and_logged_with_the_request_id(
 ) -> None:
     customer = await make_customer()
 
-    async def broken(user_id: int) -> None:
+    def broken(context: Context) -> None:
         raise RuntimeError("secret internals: connection string postgres://user:pw@db")
 
-    monkeypatch.setattr("app.graphql.viewer.get_active_user", broken)
+    monkeypatch.setattr(Context, "caller_account", property(broken))
     with caplog.at_level(logging.ERROR, logger="app.errors"):
         response = await api.post(
             VIEWER, token=api.token_for(customer), headers={"X-Request-Id": "req-42"}

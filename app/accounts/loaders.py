@@ -49,6 +49,19 @@ async def principals_alive(principals: list[Principal]) -> list[bool]:
     return answers
 
 
+async def confirm_caller(principal: Principal) -> tuple[bool, User | None]:
+    """Whether the caller's credentials still stand (see `principals_alive`) and, for a
+    user signed in with a session, the account's row: one query, so that a screen about
+    the signed-in customer starts without another round trip for its row."""
+    if principal.is_partner:
+        return (await principals_alive([principal]))[0], None
+    found = User.filter(id=principal.subject_id, deleted_at=None)
+    if principal.session_id is not None:
+        found = found.filter(sessions__id=principal.session_id, sessions__ended_at=None)
+    user = await found.first()
+    return user is not None, user
+
+
 def _partner_alive(
     principal: Principal, row: tuple[datetime | None, datetime | None] | None
 ) -> bool:

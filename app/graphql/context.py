@@ -15,7 +15,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info as StrawberryInfo
 
-from app.accounts.loaders import principals_alive
+from app.accounts.loaders import confirm_caller
 from app.accounts.tokens import Principal, principal_from_token
 from app.core.errors import AccessError, Unauthenticated
 from app.settings import Settings
@@ -37,6 +37,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     _principal: Any = field(default=_UNSET, repr=False)
     _caller_error: AccessError | None = field(default=None, repr=False)
+    # The signed-in user's account row, read with the session check.
+    _account: Any = field(default=None, repr=False)
     _loaders: dict[Callable[..., Any], DataLoader[Any, Any]] = field(default_factory=dict)
 
     @property
@@ -61,7 +63,8 @@ class Context:
                 if scheme.lower() != "bearer" or not token.strip():
                     raise Unauthenticated("Send the access token as 'Bearer <token>'.")
                 principal = principal_from_token(self.settings, token.strip())
-                if not (await principals_alive([principal]))[0]:
+                alive, self._account = await confirm_caller(principal)
+                if not alive:
                     raise Unauthenticated("This session has ended; sign in again.")
         except AccessError as error:
             principal, self._caller_error = None, error
@@ -78,7 +81,7 @@ class Context:
     def for_operation(self) -> Context:
         """A fresh context for one operation on a WebSocket: the connection's request
         and token, but its own caller (checked anew) and its own loaders."""
-        return replace(self, _principal=_UNSET, _caller_error=None, _loaders={})
+        return replace(self, _principal=_UNSET, _caller_error=None, _account=None, _loaders={})
 
     @property
     def principal(self) -> Principal | None:
@@ -90,6 +93,12 @@ class Context:
         if self._caller_error is not None:
             raise self._caller_error
         return self._principal
+
+    @property
+    def caller_account(self) -> Any:
+        """The signed-in user's account row as read when the caller was established
+        (before any field ran), or None for a partner or an anonymous caller."""
+        return self._account if self.established_principal is not None else None
 
     @property
     def caller(self) -> Principal:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
+from graphql import OperationType
 from strawberry.tools import merge_types
 
 from app.accounts.service import get_active_user
@@ -29,7 +30,11 @@ else:
 class ViewerQuery:
     @strawberry.field(permission_classes=[IsCustomer], description="The signed-in customer.")
     async def viewer(self, info: Info) -> Viewer:
-        user = await get_active_user(info.context.caller.subject_id)
+        caller = info.context.caller
+        # Read with the session check, unless a mutation of this request may have changed it.
+        user = info.context.caller_account
+        if user is None or info.operation.operation is not OperationType.QUERY:
+            user = await get_active_user(caller.subject_id)
         if user is None:
             raise Unauthenticated("This account no longer exists.")
         return user

@@ -1,0 +1,86 @@
+"""What the app's most opened screen costs the database: the contract's `Home` sends the
+same statements whatever page sizes it asks for, and the signed-in customer's row comes
+with the check that their session still stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.accounts.factories import sign_in
+from tests.factories import PASSWORD
+from tests.ledger.statements import count_statements
+from tests.offers.factories import make_offer
+from tests.suggestions.factories import customers, make_shop
+from tests.support import Api
+from tests.test_contract import CONTRACT_DIR
+
+# Statements of one `Home` (profile, tier, balance, offers, suggestions with their
+# estimated cashback), once the program's settings, tiers and rules are in memory.
+HOME_STATEMENTS = 18
+
+PROFILE = "query { viewer { id displayName memberCode } }"
+SIGN_OUT = """
+mutation ($refresh: String!) { signOut(refreshToken: $refresh) { userErrors { code } } }
+"""
+
+
+async def _session(api: Api, customer: Any) -> dict[str, Any]:
+    answer = await sign_in(api, customer.email, PASSWORD)
+    session: dict[str, Any] = answer["data"]["signIn"]["session"]
+    return session
+
+
+async def _session_token(api: Api, customer: Any) -> str:
+    return str((await _session(api, customer))["accessToken"])
+
+
+async def test_the_customer_is_read_with_the_session_check(api: Api) -> None:
+    [customer] = await customers(1)
+    token = await _session_token(api, customer)
+    with count_statements() as sent:
+        answer = await api.gql(PROFILE, token=token)
+    assert answer["data"]["viewer"]["displayName"] == customer.display_name
+    assert len(sent) == 1, sent
+    assert "sessions" in sent[0]
+
+
+async def test_an_ended_session_reads_nothing_more(api: Api) -> None:
+    [customer] = await customers(1)
+    session = await _session(api, customer)
+    token = session["accessToken"]
+    answer = await api.gql(SIGN_OUT, {"refresh": session["refreshToken"]}, token=token)
+    assert answer["data"]["signOut"]["userErrors"] == [], answer
+    with count_statements() as sent:
+        answer = await api.gql(PROFILE, token=token)
+    assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert answer["data"] is None
+    assert len(sent) == 1, sent
+
+
+@pytest.mark.skipif(not CONTRACT_DIR.is_dir(), reason=f"no contract folder at {CONTRACT_DIR}")
+async def test_home_costs_the_same_statements_for_any_page_size(api: Api) -> None:
+    from tests.suggestions.test_contract_screens import _document
+
+    shop = await make_shop({"phone": "Phones", "case": "Cases", "charger": "Chargers"})
+    for buyer in await customers(2):
+        await shop.buy(api, buyer, "phone", "case", "charger")
+    for n in range(12):
+        await make_offer(api, title=f"Case week {n}", percent="10", category="Cases")
+    [customer] = await customers(1, consent_personalization=True)
+    await shop.buy(api, customer, "phone")
+    token = await _session_token(api, customer)
+    home = _document("Home")
+    await api.gql(home, token=token)  # the program's settings, tiers and rules in memory
+
+    counts = {}
+    for first in (1, 10, 50):
+        with count_statements() as sent:
+            answer = await api.gql(home, {"offers": first, "suggestions": first}, token=token)
+        assert "errors" not in answer, answer
+        viewer = answer["data"]["viewer"]
+        assert len(viewer["offers"]["edges"]) == min(first, 12)
+        assert len(viewer["suggestions"]) == min(first, 2)
+        counts[first] = len(sent)
+    assert counts[1] == counts[10] == counts[50] <= HOME_STATEMENTS, counts
