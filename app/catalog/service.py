@@ -27,6 +27,7 @@ from app.core.pagination import (
     keyset_page,
     page_size,
 )
+from app.core.reads import read_each_once
 from app.program.service import get_program
 
 MAX_PRODUCTS_PER_REQUEST = 1_000
@@ -300,9 +301,14 @@ async def store_in_scope(
 
 
 async def merchants_by_ids(ids: Sequence[int]) -> list[Merchant | None]:
-    """Merchants by id, None for an unknown one (a DataLoader's batch function)."""
-    rows = {m.id: m for m in await Merchant.filter(id__in=set(ids))}
-    return [rows.get(i) for i in ids]
+    """Merchants by id, None for an unknown one (a DataLoader's batch function; each
+    merchant read once for all the fields of a query)."""
+    rows = await read_each_once("catalog.merchants", ids, _read_merchants)
+    return [rows[i] for i in ids]
+
+
+async def _read_merchants(ids: list[int]) -> dict[int, Merchant]:
+    return {m.id: m for m in await Merchant.filter(id__in=ids)}
 
 
 async def stores_by_ids(ids: Sequence[int]) -> list[Store | None]:

@@ -14,10 +14,12 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info as StrawberryInfo
+from strawberry.types.graphql import OperationType
 
 from app.accounts.loaders import confirm_caller
 from app.accounts.tokens import Principal, principal_from_token
 from app.core.errors import AccessError, Unauthenticated
+from app.core.reads import shared_reads
 from app.settings import Settings
 
 K = TypeVar("K")
@@ -137,4 +139,9 @@ class EstablishCaller(SchemaExtension):
         context = self.execution_context.context
         if isinstance(context, Context):
             await context.establish_caller()
-        yield
+        if self.execution_context.operation_type is OperationType.QUERY:
+            # The fields of a query read each shared row once (`app.core.reads`).
+            with shared_reads():
+                yield
+        else:
+            yield

@@ -9,6 +9,7 @@ from typing import Any
 from app import db
 from app.core import clock
 from app.core.pagination import Page, keyset_page
+from app.core.reads import read_once
 from app.ledger import wallets
 from app.ledger.models import Entry as EntryRow
 from app.ledger.settling import settle_wallet
@@ -40,8 +41,15 @@ def _balance_of(currency: str, row: dict[str, Any] | None) -> Balance:
 
 
 async def get_balance(*, customer_id: int, currency: str) -> Balance:
-    """The wallet's totals: one statement, however long its history. A wallet whose next
-    scheduled change has passed settles first; a customer with no wallet has zero."""
+    """The wallet's totals: one statement, however long its history (and once for all the
+    fields of a query). A wallet whose next scheduled change has passed settles first; a
+    customer with no wallet has zero."""
+    return await read_once(
+        ("ledger.balance", customer_id, currency), lambda: _read_balance(customer_id, currency)
+    )
+
+
+async def _read_balance(customer_id: int, currency: str) -> Balance:
     row = await db.one(
         "SELECT available, pending, reserved, lifetime_earned, next_expiry_amount,"
         " next_expiry_at, next_change_at FROM ledger_wallets"

@@ -40,6 +40,7 @@ from tortoise.transactions import in_transaction
 
 from app import db
 from app.core import clock
+from app.core.reads import read_once
 
 T = TypeVar("T")
 
@@ -174,11 +175,15 @@ def _profile(row: Mapping[str, Any]) -> Profile:
 
 
 async def profiles_of(customer_ids: Iterable[int]) -> dict[int, Profile]:
-    """The profile of each customer asked, in one query of constant text; a customer
-    without one (no purchase yet) gets an empty Profile."""
+    """The profile of each customer asked, in one query of constant text (once for all the
+    fields of a query); a customer without one (no purchase yet) gets an empty Profile."""
     ids = sorted({int(c) for c in customer_ids})
     if not ids:
         return {}
+    return await read_once(("segments.profiles", *ids), lambda: _read_profiles(ids))
+
+
+async def _read_profiles(ids: list[int]) -> dict[int, Profile]:
     if db.dialect() == "postgres":
         found = await db.rows(f"{_SELECT} WHERE customer_id = ANY(?::bigint[])", ids)
     else:
