@@ -77,8 +77,7 @@ async def preview_cashback(
         raise looked_up.errors[0]
     if as_customer:
         looked_up.customer_id = caller.subject_id
-    await context.prepare_earning([looked_up])
-    context.redeemed = {}
+    await context.prepare_earning([looked_up], recording=False)
     earned, tier = await context.earning_for(looked_up)
     available_at, expires_at = cashback_dates(occurred_at=now, program=program, now=now)
     has = earned.amount_minor > 0
@@ -134,6 +133,5 @@ async def estimate_cashback(
         )
         rows.append((quote.key, row))
     context = EarningContext(program=program, now=now)
-    await context.prepare_earning([row for _, row in rows])
-    context.redeemed = {}  # nothing was captured for an order not yet placed
+    await context.prepare_earning([row for _, row in rows], recording=False)
     return {key: (await context.earning_for(row))[0] for key, row in rows}

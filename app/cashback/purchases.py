@@ -334,8 +334,10 @@ class EarningContext:
     offers: offers_seam.OfferBook | None = None
     rows: Sequence[Checked] = ()
 
-    async def prepare_earning(self, rows: Sequence[Checked]) -> None:
-        """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`."""
+    async def prepare_earning(self, rows: Sequence[Checked], *, recording: bool = True) -> None:
+        """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`.
+        Not `recording` (a preview or an estimate): no redemption was captured for an
+        order not placed, and only items reported without a category need the catalogue."""
         if not rows:
             return
         merchants = {r.store.merchant_id for r in rows if r.store}
@@ -347,14 +349,19 @@ class EarningContext:
         # The catalogue's products, of every merchant at once: their categories (for items
         # reported without one) and their ids (for the co-purchase statistics).
         found = await catalog.product_keys_of(
-            (r.store.merchant_id, item.sku) for r in rows if r.store for item in r.items or []
+            (r.store.merchant_id, item.sku)
+            for r in rows
+            if r.store
+            for item in r.items or []
+            if recording or not item.category
         )
         for key, (pk, category) in found.items():
             self.categories[key] = category
             self.product_ids[key] = pk
         # No cashback is earned on credits, those of a redemption captured for the same
         # order included (its orderReference is the purchase's externalId at the store).
-        self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
+        if recording:
+            self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
         self.rows = rows
         await self.read_offers()
 
