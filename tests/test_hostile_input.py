@@ -456,6 +456,22 @@ async def test_a_variable_of_the_wrong_type_or_a_missing_field_is_a_validation_e
     assert await purchases_recorded() == 0
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        "query { merchants(first: 1) { edges { node { ...Missing } } } }",
+        "query { ...Outer } fragment Outer on Query { merchants(first: 1) { ...Missing } }",
+    ],
+)
+async def test_a_spread_of_a_fragment_the_document_does_not_define_is_a_validation_error(
+    api: Api, document: str
+) -> None:
+    response = await api.post(document)
+    assert response.status_code == 400
+    assert refused(response) == [("GRAPHQL_VALIDATION_FAILED", None)]
+    assert "Unknown fragment 'Missing'" in response.json()["errors"][0]["message"]
+
+
 @pytest.fixture
 async def production(api: Api) -> Api:
     """The same database behind an app configured for production."""
