@@ -74,6 +74,8 @@ class OfferBook:
     profiles: dict[int, Profile]
     minor_units: int
     _terms: dict[int, OfferTerms] = field(default_factory=dict)
+    _members: dict[tuple[int, str, datetime], Member] = field(default_factory=dict)
+    _included: dict[tuple[int, tuple[int, str, datetime]], bool] = field(default_factory=dict)
 
     def eligible(
         self,
@@ -89,14 +91,18 @@ class OfferBook:
         earning)."""
         if customer_id is None or not self.offers:
             return []
-        born = self.birth_dates.get(customer_id)
-        member = Member.of(
-            tier_code=tier_code,
-            birth_date=born,
-            profile=self.profiles.get(customer_id) or Profile(customer_id=customer_id),
-            at=occurred_at,
-            minor_units=self.minor_units,
-        )
+        # An estimate asks for many products of one customer at one moment: the audience
+        # question has the same answer for each of them.
+        who = (customer_id, tier_code, occurred_at)
+        member = self._members.get(who)
+        if member is None:
+            member = self._members[who] = Member.of(
+                tier_code=tier_code,
+                birth_date=self.birth_dates.get(customer_id),
+                profile=self.profiles.get(customer_id) or Profile(customer_id=customer_id),
+                at=occurred_at,
+                minor_units=self.minor_units,
+            )
         found = []
         for offer, audience in self.offers:
             if offer.merchant_id not in (None, merchant_id):
@@ -110,8 +116,14 @@ class OfferBook:
                 continue
             if offer.per_customer_limit is not None and standing.uses >= offer.per_customer_limit:
                 continue
-            if includes(audience, member):
-                found.append(self._terms.setdefault(offer.id, _terms(offer)))
+            included = self._included.get((offer.id, who))
+            if included is None:
+                included = self._included[(offer.id, who)] = includes(audience, member)
+            if included:
+                terms = self._terms.get(offer.id)
+                if terms is None:
+                    terms = self._terms[offer.id] = _terms(offer)
+                found.append(terms)
         return found
 
     def used(
@@ -119,6 +131,8 @@ class OfferBook:
     ) -> None:
         """A purchase of the batch was recorded: the next ones see its uses and that the
         customer has bought."""
+        self._members.clear()
+        self._included.clear()
         for offer, _ in self.offers:
             if offer.id in amounts:
                 offer.budget_used_minor += amounts[offer.id]
