@@ -18,8 +18,9 @@ meanwhile by another transaction gets the change added instead.
 A read takes the rows it is asked for in one statement. When `changes_at` has passed, or
 there is no row, it computes those customers' sums from the purchases (the scan,
 `spend_by_customer`) and writes them back, but only over the very row it read: every write
-raises `version`, so a purchase or refund that committed after the read keeps its change
-(the recomputation is then simply not stored; the next read does it again).
+raises `version` and no row is ever deleted, so a purchase or refund that committed after
+the read keeps its change (the recomputation is then simply not stored; the next read does
+it again).
 
 `rebuild_window_spends` (`python -m app rebuild-tier-spend`) rewrites every row from the
 purchases, for data that reached the purchases some other way.
@@ -237,22 +238,32 @@ async def _change(update: str, params: list[Any], customer_id: int, now: datetim
 
 # --- rebuilt in bulk --------------------------------------------------------------------
 
-_INSERT_ROW = (
+_UPSERT_ROW = (
     f"INSERT INTO {_SPEND} (customer_id, window_spend_minor, changes_at, version)"  # noqa: S608
-    " VALUES (?, ?, ?, 1)"
+    " VALUES (?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET"
+    " window_spend_minor = excluded.window_spend_minor, changes_at = excluded.changes_at,"
+    " version = excluded.version"
 )
 
 
 async def rebuild_window_spends(*, now: datetime) -> int:
-    """Every row written again from the purchases, in one transaction; the number of rows
-    (customers with a purchase in the window; the others get theirs at their next read).
-    Purchases and refunds wait while it runs and then count themselves into the new rows;
-    reads go on, seeing the old ones."""
+    """Every row written again from the purchases, in one transaction; the number of
+    customers with a purchase in the window (the others' rows become 0). Purchases and
+    refunds wait while it runs and then count themselves into the new rows; reads go on,
+    seeing the old ones.
+
+    No row is deleted and every version grows past any a read may hold, so a read that
+    computed a row before the rebuild never stores it over the rebuilt one."""
     async with in_transaction():
         if db.dialect() == "postgres":
             await db.execute(f"LOCK TABLE {_SPEND} IN EXCLUSIVE MODE")
         # SQLite: one writer at a time already.
-        await db.execute(f"DELETE FROM {_SPEND}")  # noqa: S608
+        top = await db.one(f"SELECT MAX(version) AS top FROM {_SPEND}")  # noqa: S608
+        version = int((top or {}).get("top") or 0) + 1
+        await db.execute(
+            f"UPDATE {_SPEND} SET window_spend_minor = 0, changes_at = NULL, version = ?",  # noqa: S608
+            version,
+        )
         rows = await db.rows(
             f"{_SCAN_COLUMNS} WHERE occurred_at >= ? GROUP BY customer_id ORDER BY customer_id",
             now - TIER_WINDOW,
@@ -260,7 +271,7 @@ async def rebuild_window_spends(*, now: datetime) -> int:
         values: list[Sequence[Any]] = []
         for row in rows:
             found = _scanned(row)
-            values.append((int(row["customer_id"]), found.spend_minor, found.changes_at))
+            values.append((int(row["customer_id"]), found.spend_minor, found.changes_at, version))
         for start in range(0, len(values), CHUNK):
-            await db.execute_many(_INSERT_ROW, values[start : start + CHUNK])
+            await db.execute_many(_UPSERT_ROW, values[start : start + CHUNK])
         return len(values)

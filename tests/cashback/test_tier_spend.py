@@ -247,10 +247,38 @@ async def test_the_rebuild_writes_every_row_from_the_purchases(api: Api) -> None
     # Rows gone wrong (purchases that reached the table some other way).
     await db.execute(f"UPDATE {CustomerSpend._meta.db_table} SET window_spend_minor = 1")
 
+    carol = await make_customer()
+    await record(
+        api,
+        store,
+        purchase_input(store, carol, "10.00", occurred_at=clock.now() - timedelta(days=400)),
+    )
+    await db.execute(f"UPDATE {CustomerSpend._meta.db_table} SET window_spend_minor = 7")
+
     assert await rebuild_window_spends(now=clock.now()) == 2
 
     assert await stored(alice.id) == (12_000, old + TIER_WINDOW)
     assert (await stored(bob.id) or (0,))[0] == 3_000
+    assert await stored(carol.id) == (0, None)
+
+
+async def test_a_read_that_computed_before_a_rebuild_does_not_store_over_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await make_store(percent="2")
+    customer = await make_customer()
+    await tier_of(api, customer)  # the row, version 1
+    await db.execute(f"UPDATE {CustomerSpend._meta.db_table} SET changes_at = ?", PAST)
+
+    async def purchase_then_rebuild() -> None:
+        await record(api, store, purchase_input(store, customer, "80.00"))
+        await rebuild_window_spends(now=clock.now())
+
+    meanwhile(monkeypatch, purchase_then_rebuild)
+    _, spend, _ = await tier_of(api, customer)
+
+    assert spend == "0.00"  # what the purchases said when it read them
+    assert (await stored(customer.id) or (0,))[0] == 8_000
 
 
 # --- concurrency ----------------------------------------------------------------------
