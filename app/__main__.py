@@ -174,6 +174,18 @@ def cmd_rebuild_profiles(args: argparse.Namespace) -> int:
     return _run_with_db(work)
 
 
+def cmd_rebuild_tier_spend(args: argparse.Namespace) -> int:
+    from app.cashback.spend import rebuild_window_spends
+    from app.core import clock
+
+    async def work(settings: Settings) -> int:
+        count = await rebuild_window_spends(now=clock.now())
+        print(f"rebuilt the tier spend of {count} customers")
+        return 0
+
+    return _run_with_db(work)
+
+
 def cmd_rebuild_suggestions(args: argparse.Namespace) -> int:
     from app.cashback.baskets import rebuild_co_purchases
 
@@ -256,6 +268,10 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rebuild-profiles", help="rebuild every customer's purchase profile from the purchases"
     ).set_defaults(run=cmd_rebuild_profiles)
+    commands.add_parser(
+        "rebuild-tier-spend",
+        help="rebuild every customer's spend of the last 365 days (their tier) from the purchases",
+    ).set_defaults(run=cmd_rebuild_tier_spend)
     commands.add_parser(
         "rebuild-suggestions",
         help="rebuild the co-purchase statistics (related products) from the purchases",

@@ -149,3 +149,30 @@ class Refund(Model):
         table = "cashback_refunds"
         unique_together = (("store_id", "idempotency_key"),)
         constraints = (CheckConstraint(check="amount_minor > 0", name="cashback_refunds_amount"),)
+
+
+class CustomerSpend(Model):
+    """What a customer spent (net of refunds) on purchases of the tier window, kept current
+    in the transactions that record purchases and refunds, so a tier read is one row.
+
+    The sum is right until `changes_at`, when the oldest purchase it counts (of those with
+    something not refunded) leaves the window by the passage of time; NULL: nothing counted
+    can leave, the sum is 0. A read that finds `changes_at` passed (or no row) computes the
+    sum from the purchases and writes it back."""
+
+    # The customer's id (accounts owns customers: no foreign key across features).
+    customer_id = fields.BigIntField(primary_key=True, generated=False)
+    # Minor units of the program currency.
+    window_spend_minor = fields.BigIntField()
+    changes_at = fields.DatetimeField(null=True)
+    # Grows with every write: a recomputation writes back only over the row it read.
+    version = fields.BigIntField()
+
+    class Meta:
+        table = "cashback_customer_spend"
+        constraints = (
+            CheckConstraint(
+                check="window_spend_minor >= 0 AND version >= 1",
+                name="cashback_customer_spend_values",
+            ),
+        )

@@ -1,5 +1,6 @@
 """The cashback preview: exactly what recording a cart now would credit, computed the way
-recording computes it, writing nothing."""
+recording computes it, recording nothing (like any read of a tier, it may store the
+customer's spend of the tier window when it had to compute it again)."""
 
 from __future__ import annotations
 

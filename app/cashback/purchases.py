@@ -33,7 +33,8 @@ from app.cashback.errors import (
 from app.cashback.models import Purchase, PurchaseItem, PurchaseStatus
 from app.cashback.profiles import spend_by_category
 from app.cashback.rules import rules_for_merchants
-from app.cashback.tiers import TIER_WINDOW, TierInfo, list_tiers, spend_by_customer, tier_for_spend
+from app.cashback.spend import count_purchase, counts_at, window_spends
+from app.cashback.tiers import TierInfo, list_tiers, tier_for_spend
 from app.catalog import service as catalog
 from app.catalog.errors import UnknownStore
 from app.catalog.service import StoreInfo, clean_text, normalize_category
@@ -343,7 +344,7 @@ class EarningContext:
         merchants = {r.store.merchant_id for r in rows if r.store}
         self.rules = await rules_for_merchants(merchants)
         self.tiers = await list_tiers(currency=self.program.currency_code)
-        self.spend = await spend_by_customer(
+        self.spend = await window_spends(
             (r.customer_id for r in rows if r.customer_id is not None), now=self.now
         )
         # The catalogue's products, of every merchant at once: their categories (for items
@@ -430,7 +431,7 @@ class EarningContext:
                 occurred_at=purchase.occurred_at,
                 channel=purchase.channel,
             )
-        if self.spend is not None and purchase.occurred_at >= self.now - TIER_WINDOW:
+        if self.spend is not None and counts_at(purchase.occurred_at, self.now):
             self.spend[purchase.customer_id] = (
                 self.spend.get(purchase.customer_id, 0) + purchase.total_minor
             )
@@ -598,6 +599,13 @@ async def _insert_purchase(
                 amounts=offer_amounts(earned),
                 now=context.now,
             )
+        # Last, as in a refund: a writer holds its customer's spend row only at its end.
+        await count_purchase(
+            customer_id=row.customer_id,
+            total_minor=row.total_minor,
+            occurred_at=row.occurred_at,
+            now=context.now,
+        )
     # The row as it was written, without reading it back.
     return Purchase._init_from_db(
         id=purchase_id, **dict(zip(_PURCHASE_COLUMNS, values, strict=True))

@@ -15,6 +15,7 @@ from app.cashback.errors import RefundExceedsPurchase, UnknownPurchase
 from app.cashback.models import Purchase, PurchaseStatus, Refund
 from app.cashback.profiles import refunded_by_category
 from app.cashback.purchases import SOURCE_PURCHASE
+from app.cashback.spend import count_refund
 from app.catalog import service as catalog
 from app.catalog.service import StoreInfo
 from app.core import clock
@@ -164,4 +165,11 @@ async def _refund(
         purchase.cashback_reversed_minor += take
         purchase.status = _status(purchase)
         await purchase.save(update_fields=["refunded_minor", "cashback_reversed_minor", "status"])
+        # Last, as in a purchase: a writer holds its customer's spend row only at its end.
+        await count_refund(
+            customer_id=purchase.customer_id,
+            amount_minor=amount_minor,
+            occurred_at=purchase.occurred_at,
+            now=now,
+        )
     return purchase

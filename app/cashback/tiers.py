@@ -3,26 +3,24 @@ each multiplying the cashback a purchase earns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app import cache, db
+from app import cache
 from app.cache import Cached
 from app.cashback.earning import TierTerms
-from app.cashback.models import Purchase, Tier
+from app.cashback.models import Tier
+from app.cashback.spend import window_spends
 from app.catalog.service import clean_text
 from app.core import clock
 from app.core.decimals import plain_decimal
 from app.core.errors import InputErrors, InvalidInput
 from app.core.money import Money, minor_units, parse_money
 from app.program.service import get_program
-
-TIER_WINDOW = timedelta(days=365)
 
 DEFAULT_TIERS = (
     ("BRONZE", "Bronze", Decimal("1.0"), 0),
@@ -111,23 +109,6 @@ def tier_for_spend(tiers: Sequence[TierInfo], spend_minor: int) -> tuple[TierInf
     return current, following
 
 
-async def spend_by_customer(customer_ids: Iterable[int], *, now: datetime) -> dict[int, int]:
-    """What each customer spent (net of refunds) in the last 365 days, in minor units."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return {}
-    # Only the table name and placeholders are formatted in; values are parameters.
-    rows = await db.rows(
-        "SELECT customer_id, SUM(total_minor - refunded_minor) AS spend "  # noqa: S608
-        f"FROM {Purchase._meta.db_table} "
-        f"WHERE customer_id IN ({db.marks(len(ids))}) AND occurred_at >= ? "
-        "GROUP BY customer_id",
-        *ids,
-        now - TIER_WINDOW,
-    )
-    return {int(row["customer_id"]): int(row["spend"] or 0) for row in rows}
-
-
 async def customer_tier(*, customer_id: int) -> CustomerTier:
     [found] = await customer_tiers([customer_id])
     return found
@@ -138,7 +119,7 @@ async def customer_tiers(customer_ids: Sequence[int]) -> list[CustomerTier]:
     the fields of one screen that need the tier share one reading)."""
     program = await get_program()
     tiers = await list_tiers(currency=program.currency_code)
-    spends = await spend_by_customer(customer_ids, now=clock.now())
+    spends = await window_spends(customer_ids, now=clock.now())
     currency = program.currency_code
     found = []
     for customer_id in customer_ids:
