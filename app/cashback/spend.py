@@ -38,6 +38,7 @@ from tortoise.transactions import in_transaction
 
 from app import db
 from app.cashback.models import CustomerSpend, Purchase
+from app.core.reads import read_each_once
 from app.db import retrying
 
 TIER_WINDOW = timedelta(days=365)
@@ -139,12 +140,20 @@ def is_current(changes_at: datetime | None, now: datetime) -> bool:
 
 async def window_spends(customer_ids: Iterable[int], *, now: datetime) -> dict[int, int]:
     """What each customer spent (net of refunds) in the window at `now`, in minor units:
-    one statement of constant text for all of them while their rows are current; those
-    whose row is missing or past its `changes_at` are computed from the purchases, in one
-    more statement, and written back in a third."""
+    one statement of constant text for all of them while their rows are current (each
+    customer read once for all the fields of a query); those whose row is missing or past
+    its `changes_at` are computed from the purchases, in one more statement, and written
+    back in a third."""
     ids = sorted({int(c) for c in customer_ids})
     if not ids:
         return {}
+    found = await read_each_once(
+        "cashback.window_spend", ids, lambda wanted: _window_spends(wanted, now=now)
+    )
+    return {c: found[c] or 0 for c in ids}
+
+
+async def _window_spends(ids: list[int], *, now: datetime) -> dict[int, int]:
     if db.dialect() == "postgres":
         rows = await db.rows(_READ_PG, ids)
     else:
