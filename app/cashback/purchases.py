@@ -334,6 +334,7 @@ class EarningContext:
     redeemed: dict[tuple[int, str], int] = field(default_factory=dict)
     offers: offers_seam.OfferBook | None = None
     rows: Sequence[Checked] = ()
+    line_categories: set[str] | None = None
 
     async def prepare_earning(self, rows: Sequence[Checked], *, recording: bool = True) -> None:
         """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`.
@@ -364,6 +365,23 @@ class EarningContext:
         if recording:
             self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
         self.rows = rows
+        # An estimate's lines all have a category: offers for other categories cannot apply.
+        self.line_categories = (
+            None
+            if recording or any(not r.items for r in rows)
+            else {
+                category_key
+                for r in rows
+                if r.store
+                for item in r.items or []
+                if (
+                    category_key := normalize_category(
+                        item.category or self.categories.get((r.store.merchant_id, item.sku))
+                    )
+                )
+                is not None
+            }
+        )
         await self.read_offers()
 
     async def read_offers(self) -> None:
@@ -375,6 +393,7 @@ class EarningContext:
             merchant_ids=(r.store.merchant_id for r in rows if r.store),
             occurred=(min(r.occurred_at for r in rows), max(r.occurred_at for r in rows)),
             currency=self.program.currency_code,
+            categories=self.line_categories,
         )
 
     async def earning_for(

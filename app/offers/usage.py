@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from tortoise.expressions import Q
 
@@ -39,16 +40,45 @@ class _Standing:
     uses: int = 0
 
 
-def budget_left(offer: Offer) -> int | None:
+@dataclass(slots=True)
+class _BookOffer:
+    """What earning needs of a live offer (read as plain values: a batch may read hundreds)."""
+
+    id: int
+    title: str
+    kind: str
+    percent: Decimal | None
+    bonus_minor: int | None
+    minimum_spend_minor: int | None
+    merchant_id: int | None
+    category_key: str | None
+    channels: str | None
+    starts_at: datetime
+    ends_at: datetime
+    requires_activation: bool
+    per_customer_limit: int | None
+    budget_minor: int | None
+    budget_used_minor: int
+
+
+_BOOK_COLUMNS = tuple(_BookOffer.__dataclass_fields__)
+_AUDIENCE_COLUMNS = (
+    "aud_tiers", "aud_min_age", "aud_max_age", "aud_generations", "aud_birthday_month",
+    "aud_favorite_category", "aud_new_customers", "aud_lapsed_days", "aud_channels",
+    "aud_min_recency", "aud_min_frequency", "aud_min_monetary",
+)  # fmt: skip
+
+
+def budget_left(offer: Offer | _BookOffer) -> int | None:
     return None if offer.budget_minor is None else offer.budget_minor - offer.budget_used_minor
 
 
-def _has_budget(offer: Offer) -> bool:
+def _has_budget(offer: Offer | _BookOffer) -> bool:
     left = budget_left(offer)
     return left is None or left >= (offer.bonus_minor or 1)
 
 
-def _terms(offer: Offer) -> OfferTerms:
+def _terms(offer: _BookOffer) -> OfferTerms:
     return OfferTerms(
         id=offer.id,
         title=offer.title,
@@ -68,14 +98,16 @@ class OfferBook:
     """What a batch of purchases needs of offers, read once: the live offers at its
     merchants, its customers' standing with them, their birth dates and profiles."""
 
-    offers: list[tuple[Offer, Audience]]
+    offers: list[tuple[_BookOffer, Audience]]
     standings: dict[tuple[int, int], _Standing]
     birth_dates: Mapping[int, date | None]
     profiles: dict[int, Profile]
     minor_units: int
     _terms: dict[int, OfferTerms] = field(default_factory=dict)
     _members: dict[tuple[int, str, datetime], Member] = field(default_factory=dict)
-    _included: dict[tuple[int, tuple[int, str, datetime]], bool] = field(default_factory=dict)
+    # An estimate asks for many products of one customer at one moment: what they may use
+    # is worked out once (and again after `used`).
+    _usable: dict[tuple[int, str, datetime], list[OfferTerms]] = field(default_factory=dict)
 
     def eligible(
         self,
@@ -91,8 +123,6 @@ class OfferBook:
         earning)."""
         if customer_id is None or not self.offers:
             return []
-        # An estimate asks for many products of one customer at one moment: the audience
-        # question has the same answer for each of them.
         who = (customer_id, tier_code, occurred_at)
         member = self._members.get(who)
         if member is None:
@@ -103,10 +133,17 @@ class OfferBook:
                 at=occurred_at,
                 minor_units=self.minor_units,
             )
+        usable = self._usable.get(who)
+        if usable is None:
+            usable = self._usable[who] = self._usable_by(customer_id, member, occurred_at)
+        return [terms for terms in usable if terms.merchant_id in (None, merchant_id)]
+
+    def _usable_by(
+        self, customer_id: int, member: Member, occurred_at: datetime
+    ) -> list[OfferTerms]:
+        """The offers this customer may use at this moment, at any merchant."""
         found = []
         for offer, audience in self.offers:
-            if offer.merchant_id not in (None, merchant_id):
-                continue
             if not offer.starts_at <= occurred_at < offer.ends_at or not _has_budget(offer):
                 continue
             standing = self.standings.get((offer.id, customer_id)) or _Standing()
@@ -116,10 +153,7 @@ class OfferBook:
                 continue
             if offer.per_customer_limit is not None and standing.uses >= offer.per_customer_limit:
                 continue
-            included = self._included.get((offer.id, who))
-            if included is None:
-                included = self._included[(offer.id, who)] = includes(audience, member)
-            if included:
+            if includes(audience, member):
                 terms = self._terms.get(offer.id)
                 if terms is None:
                     terms = self._terms[offer.id] = _terms(offer)
@@ -132,7 +166,7 @@ class OfferBook:
         """A purchase of the batch was recorded: the next ones see its uses and that the
         customer has bought."""
         self._members.clear()
-        self._included.clear()
+        self._usable.clear()
         for offer, _ in self.offers:
             if offer.id in amounts:
                 offer.budget_used_minor += amounts[offer.id]
@@ -156,33 +190,39 @@ async def offer_book(
     merchant_ids: Iterable[int],
     occurred: tuple[datetime, datetime],
     currency: str,
+    categories: Iterable[str] | None = None,
 ) -> OfferBook:
     """The book for purchases by these customers at these merchants, occurring between
-    `occurred` (earliest, latest)."""
+    `occurred` (earliest, latest); with `categories` (the category keys of every line),
+    only offers for one of them or for any."""
     customers = sorted(set(customer_ids))
     merchants = sorted(set(merchant_ids))
     earliest, latest = occurred
-    offers: list[Offer] = []
+    rows: list[dict[str, Any]] = []
     if customers:
-        offers = await Offer.filter(
+        live = Offer.filter(
             Q(merchant_id=None) | Q(merchant_id__in=merchants),
             status=OfferStatus.ACTIVE,
             starts_at__lte=latest,
             ends_at__gt=earliest,
         )
+        if categories is not None:
+            live = live.filter(Q(category_key=None) | Q(category_key__in=sorted(set(categories))))
+        rows = await live.order_by("id").values(*_BOOK_COLUMNS, *_AUDIENCE_COLUMNS)
+    offers = [(_BookOffer(**{c: row[c] for c in _BOOK_COLUMNS}), audience_of(row)) for row in rows]
     standings: dict[tuple[int, int], _Standing] = {}
     born: Mapping[int, date | None] = {}
     profiles: dict[int, Profile] = {}
     if offers:
-        rows = await OfferCustomer.filter(
-            offer_id__in=[o.id for o in offers], customer_id__in=customers
+        found = await OfferCustomer.filter(
+            offer_id__in=[o.id for o, _ in offers], customer_id__in=customers
         ).values_list("offer_id", "customer_id", "activated_at", "uses")
-        standings = {(o, c): _Standing(a, u) for o, c, a, u in rows}
-        if any(audience_of(o).targeted for o in offers):
+        standings = {(o, c): _Standing(a, u) for o, c, a, u in found}
+        if any(audience.targeted for _, audience in offers):
             born = await accounts.birth_dates(customers)
             profiles = await segments.profiles_of(customers)
     return OfferBook(
-        offers=[(o, audience_of(o)) for o in offers],
+        offers=offers,
         standings=standings,
         birth_dates=born,
         profiles=profiles,
