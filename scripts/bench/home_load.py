@@ -109,14 +109,16 @@ class Server:
         """User + system CPU of the process and every descendant still running."""
         return sum(_cpu_of(pid) for pid in _tree(self.process.pid))
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """SIGTERM to its group, waited for off the event loop: the counting proxy runs on
+        it, and a server closing its connections waits for the proxy to pass them on."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(15)
+                await asyncio.to_thread(self.process.wait, 15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                await asyncio.to_thread(self.process.wait)
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -180,8 +182,8 @@ async def start_pair(workers: int, service_port: int, baseline_port: int, url: s
         await a.ready("/readyz")
         await b.ready("/healthz")
     except BaseException:
-        a.stop()
-        b.stop()
+        await a.stop()
+        await b.stop()
         raise
     return a, b
 
@@ -458,8 +460,8 @@ async def statement_counts(
                 await count_per_request(b, baseline_counts, body, tokens, requests, rng),
             )
     finally:
-        a.stop()
-        b.stop()
+        await a.stop()
+        await b.stop()
         for each in proxies:
             each.close()
     return found
@@ -603,8 +605,8 @@ async def run(args: argparse.Namespace) -> int:
         cases.append(await measure(Case("Balance, 1 process, 16 conns", 16), balance_file, a, b,
                                    rounds, seconds, url))  # fmt: skip
     finally:
-        a.stop()
-        b.stop()
+        await a.stop()
+        await b.stop()
     print("2 processes each")
     a, b = await start_pair(2, SERVICE_PORT, BASELINE_PORT, url)
     try:
@@ -613,8 +615,8 @@ async def run(args: argparse.Namespace) -> int:
         cases.append(await measure(Case("Home, 2 processes, 32 conns", 32), home_file, a, b,
                                    rounds, seconds, url))  # fmt: skip
     finally:
-        a.stop()
-        b.stop()
+        await a.stop()
+        await b.stop()
     print("statements per request")
     counts = await statement_counts(url, tokens, args.count_requests)
     header = (
