@@ -243,6 +243,21 @@ def _line_bases(facts: PurchaseFacts, paid: int) -> list[tuple[Line, Fraction]]:
     return [(line, Fraction(paid) * line.amount_minor / amount) for line in lines]
 
 
+def _on_some_line(
+    offer: OfferTerms, facts: PurchaseFacts, bases: Sequence[tuple[Line, Fraction]]
+) -> bool:
+    return any(
+        _matches(
+            merchant_id=offer.merchant_id,
+            category=offer.category,
+            channels=offer.channels,
+            facts=facts,
+            line=line,
+        )
+        for line, _ in bases
+    )
+
+
 def compute_cashback(
     facts: PurchaseFacts,
     *,
@@ -280,9 +295,13 @@ def compute_cashback(
         )
         for i, r in enumerate(sorted(reaching, key=lambda r: r.id))
     }
+    line_bases = _line_bases(facts, paid)
+    # Only offers for one of the purchase's lines become candidates (a customer may hold
+    # hundreds of offers for other merchants and categories).
+    usable = [o for o in offers if _on_some_line(o, facts, line_bases)]
     boosted = [
         o
-        for o in offers
+        for o in usable
         if o.kind == OfferKind.BOOSTED_CASHBACK
         and o.percent is not None
         and (o.minimum_spend_minor is None or facts.total_minor >= o.minimum_spend_minor)
@@ -302,7 +321,7 @@ def compute_cashback(
     accruals: dict[str, _Accrual] = {}
     any_candidate = False
     any_below_minimum = False
-    for index, (line, base) in enumerate(_line_bases(facts, paid)):
+    for index, (line, base) in enumerate(line_bases):
         candidates = [merchant] if merchant.rate > 0 else []
         candidates += [
             rule_candidates[r.id]
@@ -388,21 +407,11 @@ def compute_cashback(
 
     bonuses = [
         o
-        for o in offers
+        for o in usable
         if o.kind == OfferKind.BONUS_CREDITS
         and (o.bonus_minor or 0) > 0
         and (o.budget_left_minor is None or o.budget_left_minor >= (o.bonus_minor or 0))
         and (o.minimum_spend_minor is None or facts.total_minor >= o.minimum_spend_minor)
-        and any(
-            _matches(
-                merchant_id=o.merchant_id,
-                category=o.category,
-                channels=o.channels,
-                facts=facts,
-                line=line,
-            )
-            for line, _ in _line_bases(facts, paid)
-        )
     ]
     if bonuses:
         bonus = max(bonuses, key=lambda o: (o.bonus_minor or 0, -o.id))
