@@ -335,6 +335,7 @@ class EarningContext:
     offers: offers_seam.OfferBook | None = None
     rows: Sequence[Checked] = ()
     line_categories: set[str] | None = None
+    recording: bool = True
 
     async def prepare_earning(self, rows: Sequence[Checked], *, recording: bool = True) -> None:
         """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`.
@@ -365,6 +366,7 @@ class EarningContext:
         if recording:
             self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
         self.rows = rows
+        self.recording = recording
         # An estimate's lines all have a category: offers for other categories cannot apply.
         self.line_categories = (
             None
@@ -394,7 +396,19 @@ class EarningContext:
             occurred=(min(r.occurred_at for r in rows), max(r.occurred_at for r in rows)),
             currency=self.program.currency_code,
             categories=self.line_categories,
+            tier_codes=None if self.recording else self._tier_codes(),
         )
+
+    def _tier_codes(self) -> dict[int, str] | None:
+        """Each customer's tier now (a preview or an estimate: no purchase of the batch
+        changes it)."""
+        if self.tiers is None or self.spend is None:
+            return None
+        return {
+            r.customer_id: tier_for_spend(self.tiers, self.spend.get(r.customer_id, 0))[0].code
+            for r in self.rows
+            if r.customer_id is not None
+        }
 
     async def earning_for(
         self, row: Checked, *, with_offers: bool = True

@@ -9,7 +9,7 @@ on any process. When a condition fails, the purchase is computed again without t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,7 +21,7 @@ from app import db
 from app.accounts import service as accounts
 from app.cashback.earning import OfferKind, OfferTerms
 from app.core.money import minor_units
-from app.offers.audience import Audience, Member, audience_of, includes
+from app.offers.audience import MEMBER_SQL, Audience, Member, audience_of, includes, member_params
 from app.offers.errors import OfferExpired, OfferNotAvailable, OfferNotEligible, UnknownOffer
 from app.offers.feed import OfferCard
 from app.offers.models import Offer, OfferCustomer, OfferStatus, OfferUse
@@ -191,25 +191,35 @@ async def offer_book(
     occurred: tuple[datetime, datetime],
     currency: str,
     categories: Iterable[str] | None = None,
+    tier_codes: Mapping[int, str] | None = None,
 ) -> OfferBook:
     """The book for purchases by these customers at these merchants, occurring between
     `occurred` (earliest, latest); with `categories` (the category keys of every line),
-    only offers for one of them or for any."""
+    only offers for one of them or for any. For one customer at one moment whose tier is
+    given (an estimate), only the offers whose audience includes them, with their standing,
+    in one statement."""
     customers = sorted(set(customer_ids))
     merchants = sorted(set(merchant_ids))
     earliest, latest = occurred
-    rows: list[dict[str, Any]] = []
-    if customers:
-        live = Offer.filter(
-            Q(merchant_id=None) | Q(merchant_id__in=merchants),
-            status=OfferStatus.ACTIVE,
-            starts_at__lte=latest,
-            ends_at__gt=earliest,
+    units = minor_units(currency)
+    if not customers:
+        return OfferBook(offers=[], standings={}, birth_dates={}, profiles={}, minor_units=units)
+    wanted = None if categories is None else sorted(set(categories))
+    if len(customers) == 1 and earliest == latest and tier_codes and customers[0] in tier_codes:
+        [customer] = customers
+        return await _book_of_member(
+            customer, tier_codes[customer], merchants, latest, wanted, units
         )
-        if categories is not None:
-            live = live.filter(Q(category_key=None) | Q(category_key__in=sorted(set(categories))))
-        rows = await live.order_by("id").values(*_BOOK_COLUMNS, *_AUDIENCE_COLUMNS)
-    offers = [(_BookOffer(**{c: row[c] for c in _BOOK_COLUMNS}), audience_of(row)) for row in rows]
+    live = Offer.filter(
+        Q(merchant_id=None) | Q(merchant_id__in=merchants),
+        status=OfferStatus.ACTIVE,
+        starts_at__lte=latest,
+        ends_at__gt=earliest,
+    )
+    if wanted is not None:
+        live = live.filter(Q(category_key=None) | Q(category_key__in=wanted))
+    rows = await live.order_by("id").values(*_BOOK_COLUMNS, *_AUDIENCE_COLUMNS)
+    offers = [(_book_offer(row), audience_of(row)) for row in rows]
     standings: dict[tuple[int, int], _Standing] = {}
     born: Mapping[int, date | None] = {}
     profiles: dict[int, Profile] = {}
@@ -226,7 +236,90 @@ async def offer_book(
         standings=standings,
         birth_dates=born,
         profiles=profiles,
-        minor_units=minor_units(currency),
+        minor_units=units,
+    )
+
+
+_BOOK_SELECT = ", ".join(f"o.{c}" for c in (*_BOOK_COLUMNS, *_AUDIENCE_COLUMNS))
+
+
+async def _book_of_member(
+    customer: int,
+    tier_code: str,
+    merchants: list[int],
+    at: datetime,
+    categories: list[str] | None,
+    units: int,
+) -> OfferBook:
+    born = (await accounts.birth_dates([customer])).get(customer)
+    profile = (await segments.profiles_of([customer]))[customer]
+    member = Member.of(
+        tier_code=tier_code, birth_date=born, profile=profile, at=at, minor_units=units
+    )
+    narrowing = _for_any_or(" AND (o.merchant_id IS NULL", "o.merchant_id", merchants)
+    params: list[Any] = list(merchants)
+    if categories is not None:
+        narrowing += _for_any_or(" AND (o.category_key IS NULL", "o.category_key", categories)
+        params += categories
+    # The audience is checked in SQL (MEMBER_SQL) so that only this customer's offers are
+    # read; OfferBook.eligible checks it again, as for any book.
+    rows = await db.rows(
+        f"SELECT {_BOOK_SELECT}, s.activated_at AS standing_activated_at,"  # noqa: S608
+        f" s.uses AS standing_uses FROM {_OFFER} o"
+        f" LEFT JOIN {_STANDING} s ON s.offer_id = o.id AND s.customer_id = ?"
+        f" WHERE o.status = ? AND o.starts_at <= ? AND o.ends_at > ?"
+        f"{narrowing} AND {MEMBER_SQL} ORDER BY o.id",
+        customer,
+        OfferStatus.ACTIVE.value,
+        at,
+        at,
+        *params,
+        *member_params(member),
+    )
+    standings = {
+        (int(row["id"]), customer): _Standing(
+            db.to_datetime(row["standing_activated_at"]), int(row["standing_uses"])
+        )
+        for row in rows
+        if row["standing_uses"] is not None
+    }
+    return OfferBook(
+        offers=[(_book_offer(row), audience_of(row)) for row in rows],
+        standings=standings,
+        birth_dates={customer: born},
+        profiles={customer: profile},
+        minor_units=units,
+    )
+
+
+def _for_any_or(any_sql: str, column: str, values: Sequence[Any]) -> str:
+    """`any_sql` (an open parenthesis), or the column among `values` when there are any."""
+    if not values:
+        return f"{any_sql})"
+    return f"{any_sql} OR {column} IN ({db.marks(len(values))}))"
+
+
+def _book_offer(row: dict[str, Any]) -> _BookOffer:
+    """An offer's values as either database returns them (SQLite: text times, int flags)."""
+    percent = row["percent"]
+    starts_at, ends_at = db.to_datetime(row["starts_at"]), db.to_datetime(row["ends_at"])
+    assert starts_at is not None and ends_at is not None
+    return _BookOffer(
+        id=int(row["id"]),
+        title=row["title"],
+        kind=str(row["kind"]),
+        percent=None if percent is None else Decimal(str(percent)),
+        bonus_minor=row["bonus_minor"],
+        minimum_spend_minor=row["minimum_spend_minor"],
+        merchant_id=row["merchant_id"],
+        category_key=row["category_key"],
+        channels=row["channels"],
+        starts_at=starts_at,
+        ends_at=ends_at,
+        requires_activation=bool(row["requires_activation"]),
+        per_customer_limit=row["per_customer_limit"],
+        budget_minor=row["budget_minor"],
+        budget_used_minor=int(row["budget_used_minor"]),
     )
 
 

@@ -12,7 +12,7 @@ from app.program.service import update_program
 from tests.cashback.factories import make_rule, purchase_input, record
 from tests.catalog.factories import make_merchant, make_product, make_store
 from tests.ledger.statements import count_statements
-from tests.offers.factories import make_offer
+from tests.offers.factories import activate, make_offer
 from tests.suggestions.factories import (
     SUGGESTIONS,
     Shop,
@@ -147,6 +147,37 @@ async def test_the_estimate_is_what_recording_that_purchase_credits(api: Api) ->
     for sku, suggestion in found.items():
         bought = await shop.buy(api, customer, sku)
         assert bought["cashback"] == suggestion["estimatedCashback"], sku
+
+
+async def test_an_estimate_counts_the_offers_of_the_customers_audience_and_activations(
+    api: Api,
+) -> None:
+    shop = await make_shop(CATALOGUE, percent="2")
+    await _history(api, shop)
+    await make_offer(
+        api, title="Silver chargers", percent="10", category="Chargers",
+        audience={"tiers": ["SILVER"]},
+    )  # fmt: skip
+    stand_week = await make_offer(
+        api, title="Stand week", percent="8", category="Stands", requiresActivation=True
+    )
+    silver, bronze = await customers(2, consent_personalization=True)
+    await record(api, shop.store, purchase_input(shop.store, silver, "1000.00"))
+    await activate(api, silver, stand_week)
+    estimates = {}
+    for customer in (silver, bronze):
+        purchase = await shop.buy(api, customer, "phone")
+        found = await suggestions(api, customer, purchase_id=purchase["id"])
+        estimates[customer.id] = {s["product"]["sku"]: s["estimatedCashback"] for s in found}
+    # Only the silver member gets the chargers' offer, and the stands' once activated.
+    assert estimates[silver.id]["charger"]["amount"] == "1.00"
+    assert estimates[silver.id]["stand"]["amount"] == "0.80"
+    assert estimates[bronze.id]["charger"]["amount"] == "0.20"
+    assert estimates[bronze.id]["stand"]["amount"] == "0.20"
+    for customer in (silver, bronze):
+        for sku in ("charger", "stand"):
+            bought = await shop.buy(api, customer, sku)
+            assert bought["cashback"] == estimates[customer.id][sku], (customer.id, sku)
 
 
 async def test_a_better_percent_moves_a_product_up_and_says_so(api: Api) -> None:
