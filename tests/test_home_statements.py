@@ -18,7 +18,7 @@ from tests.test_contract import CONTRACT_DIR
 
 # Statements of one `Home` (profile, tier, balance, offers, suggestions with their
 # estimated cashback), once the program's settings, tiers and rules are in memory.
-HOME_STATEMENTS = 12
+HOME_STATEMENTS = 11
 
 PROFILE = "query { viewer { id displayName memberCode } }"
 SIGN_OUT = """

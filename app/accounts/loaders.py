@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.accounts.models import PartnerClient, Session, User
-from app.accounts.service import invited_counts
+from app.accounts.service import BIRTH_DATE, invited_counts
 from app.accounts.tokens import Principal
+from app.core.reads import remember
 
 
 async def principals_alive(principals: list[Principal]) -> list[bool]:
@@ -59,6 +60,8 @@ async def confirm_caller(principal: Principal) -> tuple[bool, User | None]:
     if principal.session_id is not None:
         found = found.filter(sessions__id=principal.session_id, sessions__ended_at=None)
     user = await found.first()
+    if user is not None:
+        remember(BIRTH_DATE, user.id, user.birth_date)
     return user is not None, user
 
 

@@ -47,6 +47,16 @@ async def read_once(key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
     return await asyncio.shield(found)
 
 
+def remember(kind: str, key: Hashable, value: object) -> None:
+    """Inside `shared_reads()`, what `read_each_once(kind, ...)` answers for `key`: a row read
+    with another (the caller's birth date with their account)."""
+    reads = _reads.get()
+    if reads is not None and (kind, key) not in reads:
+        known: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        known.set_result({key: value})
+        reads[(kind, key)] = known
+
+
 async def read_each_once(
     kind: str, keys: Sequence[K], read: Callable[[list[K]], Awaitable[Mapping[K, V]]]
 ) -> dict[K, V | None]:

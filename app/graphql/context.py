@@ -5,6 +5,7 @@ between requests, so never between customers)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -137,11 +138,10 @@ class EstablishCaller(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
-        if isinstance(context, Context):
-            await context.establish_caller()
-        if self.execution_context.operation_type is OperationType.QUERY:
-            # The fields of a query read each shared row once (`app.core.reads`).
-            with shared_reads():
-                yield
-        else:
+        query = self.execution_context.operation_type is OperationType.QUERY
+        # The fields of a query read each shared row once (`app.core.reads`), the caller's
+        # own row included.
+        with shared_reads() if query else nullcontext():
+            if isinstance(context, Context):
+                await context.establish_caller()
             yield

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from app.core.reads import read_each_once, read_once, shared_reads
+from app.core.reads import read_each_once, read_once, remember, shared_reads
 from tests.factories import make_customer
 from tests.ledger.statements import count_statements
 from tests.support import Api
@@ -109,3 +109,18 @@ async def test_a_cancelled_caller_leaves_the_shared_read_to_the_others(
         release.set()
         survivor = second if first_cancelled else first
         assert await survivor == "done"
+
+
+async def test_a_row_read_with_another_is_not_read_again() -> None:
+    batches: list[list[int]] = []
+
+    async def read(keys: list[int]) -> dict[int, str]:
+        batches.append(keys)
+        return {k: f"read {k}" for k in keys}
+
+    with shared_reads():
+        remember("born", 1, "known 1")
+        assert await read_each_once("born", [1, 2], read) == {1: "known 1", 2: "read 2"}
+    assert batches == [[2]]
+    remember("born", 3, "outside a request: forgotten")
+    assert await read_each_once("born", [3], read) == {3: "read 3"}
