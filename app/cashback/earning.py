@@ -243,6 +243,21 @@ def _line_bases(facts: PurchaseFacts, paid: int) -> list[tuple[Line, Fraction]]:
     return [(line, Fraction(paid) * line.amount_minor / amount) for line in lines]
 
 
+def _best_first(candidate: _Candidate) -> tuple[Fraction, bool, int]:
+    return (-candidate.rate, candidate.cap is not None, candidate.order)
+
+
+def _reachable(candidates: list[_Candidate]) -> list[_Candidate]:
+    """The candidates a line can reach, best first: none after the best uncapped one that is
+    not an offer, which takes all that is left (an offer may be passed over when the line
+    already used one)."""
+    stops = [c for c in candidates if c.cap is None and not c.source.startswith("offer:")]
+    if not stops:
+        return candidates
+    last = _best_first(min(stops, key=_best_first))
+    return [c for c in candidates if _best_first(c) <= last]
+
+
 def _on_some_line(
     offer: OfferTerms, facts: PurchaseFacts, bases: Sequence[tuple[Line, Fraction]]
 ) -> bool:
@@ -299,12 +314,15 @@ def compute_cashback(
     # Only offers for one of the purchase's lines become candidates (a customer may hold
     # hundreds of offers for other merchants and categories).
     usable = [o for o in offers if _on_some_line(o, facts, line_bases)]
+    # The merchant's percent, uncapped, is the floor of every line: an offer at or below it
+    # is never reached.
     boosted = [
         o
         for o in usable
         if o.kind == OfferKind.BOOSTED_CASHBACK
         and o.percent is not None
         and (o.minimum_spend_minor is None or facts.total_minor >= o.minimum_spend_minor)
+        and _rate(o.percent) > merchant.rate
     ]
     offer_candidates = {
         o.id: _Candidate(
@@ -360,7 +378,8 @@ def compute_cashback(
             for r in below_minimum
         )
         # Best percent first; between equals an uncapped one, then the earliest source.
-        candidates.sort(key=lambda c: (-c.rate, c.cap is not None, c.order))
+        candidates = _reachable(candidates)
+        candidates.sort(key=_best_first)
         remaining = base
         offer_used = False
         for candidate in candidates:

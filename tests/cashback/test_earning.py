@@ -169,6 +169,33 @@ def test_a_boosted_offer_raises_the_items_it_matches_and_offers_do_not_stack() -
     assert earned.offer_ids == (2,)
 
 
+def test_an_offer_run_out_on_a_line_leaves_the_rest_to_the_best_non_offer() -> None:
+    offers = [
+        # 10 % with 1.00 of budget left; then no other offer on that item, even a better
+        # one than the rule and the merchant.
+        OfferTerms(
+            1, "Flash", OfferKind.BOOSTED_CASHBACK, percent=Decimal(10), budget_left_minor=100
+        ),
+        OfferTerms(2, "Steady", OfferKind.BOOSTED_CASHBACK, percent=Decimal(8)),
+        # At or below the merchant's percent: never used.
+        OfferTerms(3, "Weak", OfferKind.BOOSTED_CASHBACK, percent=Decimal(2)),
+        *[
+            OfferTerms(10 + n, f"Other {n}", OfferKind.BOOSTED_CASHBACK, percent=Decimal(1))
+            for n in range(50)
+        ],
+    ]
+    earned = compute_cashback(
+        facts(10_000), rules=[rule(1, "3"), rule(2, "2.5")], tier=BRONZE, offers=offers
+    )
+    # 10 % of 10.00 uses the 1.00 left; the other 90.00 earn the rule's 3 % = 2.70.
+    assert earned.amount_minor == 370
+    assert [(p.source, p.amount_minor) for p in earned.parts] == [
+        ("rule:1", 270),
+        ("offer:1", 100),
+    ]
+    assert_explained(earned)
+
+
 def test_a_bonus_offer_adds_its_bonus_once_per_qualifying_purchase() -> None:
     bonus = OfferTerms(
         3, "Welcome bonus", OfferKind.BONUS_CREDITS, bonus_minor=500, minimum_spend_minor=5_000
