@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,12 +31,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     trusted_proxies = settings.forwarded_allow_ips or None
+    workers = None if args.reload else (args.workers or settings.workers)
+    # Each worker process reads its settings anew: it learns how many serve the database
+    # (on SQLite, several keep nothing in memory; app.cache).
+    os.environ["WORKERS"] = str(workers or 1)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=None if args.reload else (args.workers or settings.workers),
+        workers=workers,
         reload=args.reload,
         loop="uvloop",
         http="httptools",

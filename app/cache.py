@@ -6,7 +6,7 @@ changes it. On PostgreSQL that sends a NOTIFY, which PostgreSQL delivers at comm
 process's listening connection (opened by `start_listening`), so all processes forget the
 value as soon as the change is visible; until the listener is connected (and whenever it
 is lost) nothing is served from memory. On SQLite, one process serves the database and the
-change is forgotten in that process at once.
+change is forgotten in that process at once (with several worker processes, nothing is kept).
 
 A read that began before a change never stores what it read (a generation check), so a
 value that was current when read cannot outlive the change that replaced it.
@@ -135,7 +135,8 @@ async def start_listening(settings: Settings) -> None:
     global _dsn
     forget_all()
     if not db.is_postgres(settings.database_url):
-        _state.serving = True
+        # Several processes on one SQLite file would not hear each other's changes.
+        _state.serving = settings.workers <= 1
         return
     _state.serving = False
     _dsn = settings.database_url.replace("postgres://", "postgresql://", 1).replace(

@@ -165,3 +165,25 @@ async def test_a_change_on_one_process_reaches_the_other(api: Api, servers: list
                 break
             await asyncio.sleep(0.02)
         assert seen[-1] == 21, seen
+
+
+async def test_several_processes_on_one_sqlite_file_keep_nothing_in_memory(
+    db: Settings, is_postgres: bool
+) -> None:
+    if is_postgres:
+        pytest.skip("PostgreSQL processes hear each other's changes")
+    loads: list[int] = []
+
+    async def load() -> int:
+        loads.append(1)
+        return len(loads)
+
+    value = Cached("test-sqlite-workers", load)
+    try:
+        await cache.start_listening(db.model_copy(update={"workers": 2}))
+        assert [await value.get(), await value.get()] == [1, 2]
+        await cache.start_listening(db)
+        assert [await value.get(), await value.get()] == [3, 3]
+    finally:
+        cache._registry.pop("test-sqlite-workers")
+        await cache.start_listening(db)
