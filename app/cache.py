@@ -63,8 +63,8 @@ class Cached(Generic[T]):
 
 
 class _State:
-    # Whether values may be served from memory: after `start_listening`, on SQLite always,
-    # on PostgreSQL while the listening connection is up.
+    # Whether values may be served from memory: after `start_listening`, on SQLite when one
+    # process serves the file, on PostgreSQL while the listening connection is up.
     serving = False
     listener: asyncpg.Connection | None = None
     task: asyncio.Task[None] | None = None
