@@ -17,7 +17,7 @@ meanwhile by another transaction gets the change added instead.
 
 A read takes the rows it is asked for in one statement. When `changes_at` has passed, or
 there is no row, it computes those customers' sums from the purchases (the scan,
-`spend_by_customer`) and writes them back, but only over the very row it read: every write
+`scan_window_spends`) and writes them back, but only over the very row it read: every write
 raises `version` and no row is ever deleted, so a purchase or refund that committed after
 the read keeps its change (the recomputation is then simply not stored; the next read does
 it again).
@@ -99,13 +99,6 @@ async def scan_window_spends(
     )
     found = {int(row["customer_id"]): _scanned(row) for row in rows}
     return {c: found.get(c) or WindowSpend(0, None) for c in ids}
-
-
-async def spend_by_customer(customer_ids: Iterable[int], *, now: datetime) -> dict[int, int]:
-    """What each customer spent (net of refunds) in the last 365 days, in minor units,
-    computed from the purchases (the stored rows are read with `window_spends`)."""
-    scanned = await scan_window_spends(customer_ids, now=now)
-    return {c: found.spend_minor for c, found in scanned.items()}
 
 
 # --- reading ---------------------------------------------------------------------------

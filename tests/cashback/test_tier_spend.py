@@ -20,7 +20,6 @@ from app.cashback.spend import (
     WindowSpend,
     rebuild_window_spends,
     scan_window_spends,
-    spend_by_customer,
 )
 from app.core import clock
 from tests.cashback.factories import purchase_input, record, refund
@@ -227,8 +226,8 @@ async def test_the_tiers_of_many_customers_cost_one_statement_for_their_spend(
     assert len(spend_reads(two)) == len(spend_reads(ten)) == 1, ten
     assert scans(two) == scans(ten) == []
     assert len(two) == len(ten)
-    truth = await spend_by_customer(ids, now=clock.now())
-    assert [t.spend.minor for t in found_ten] == [truth[c] for c in ids]
+    truth = await scan_window_spends(ids, now=clock.now())
+    assert [t.spend.minor for t in found_ten] == [truth[c].spend_minor for c in ids]
     assert [t.tier.code for t in found_ten] == ["BRONZE"] * 3 + ["SILVER"] * 7
     assert found_two == found_ten[:2]
 
@@ -387,7 +386,8 @@ async def test_reads_computing_the_row_again_lose_no_purchase_or_refund_racing_t
 
     # 6 x 40 + 12 x 15 - 18 x 5
     truth = 24_000 + 18_000 - 9_000
-    assert (await spend_by_customer([customer.id], now=clock.now()))[customer.id] == truth
+    scanned = await scan_window_spends([customer.id], now=clock.now())
+    assert scanned[customer.id].spend_minor == truth
     code, spend, _ = await tier_of(api, customer)
     assert (code, spend) == ("BRONZE", "330.00")
     assert (await stored(customer.id) or (0,))[0] == truth
