@@ -1,6 +1,7 @@
 """Money coming in and going back: a credit is a new lot; a take-back (a refund) undoes
-what a source credited, from the balance while it is there and on the program's CLAWBACK
-account once it is spent or expired."""
+what a source credited: from its own lots while they hold it, from the customer's other
+credit for what was spent (credit is fungible), and on the program's CLAWBACK account for
+what neither can cover."""
 
 from __future__ import annotations
 
@@ -246,11 +247,13 @@ async def take_back(
     description: str,
     idempotency_key: str,
 ) -> TakeBack:
-    """Take `amount` back from the lots credited for (source_type, source_id): what is still
-    pending first, then what is available. What was already spent or expired (or is held by
-    an open reservation) is recorded on the program's CLAWBACK account; balances never go
-    below zero. No more than was credited for the source (less earlier take-backs) is taken.
-    The same idempotency key again returns the first result and moves nothing."""
+    """Take `amount` back for what (source_type, source_id) credited: from its lots while
+    they hold it (pending first, then available); what the customer spent of it from the
+    customer's other pending, then available credit; never what open reservations hold.
+    What none of that covers (and what expired) is recorded on the program's CLAWBACK
+    account; balances never go below zero. No more than was credited for the source (less
+    earlier take-backs) is taken. The same idempotency key again returns the first result
+    and moves nothing."""
     if amount < 0:
         raise InvalidAmount("A take-back cannot be negative.")
     if amount == 0:
@@ -295,7 +298,8 @@ async def _take_back(request: TakeBackRequest, now: datetime) -> TakeBack:
     if wallet is None:
         return TakeBack(0, 0, 0)
     lots = await db.rows(
-        "SELECT id, entry_id, state, amount, remaining, taken_back, clawed_back, merchant_id"
+        "SELECT id, entry_id, state, amount, remaining, spent, taken_back, clawed_back,"
+        " merchant_id"
         " FROM ledger_lots WHERE customer_id = ? AND currency = ? AND source_type = ?"
         " AND source_id = ? ORDER BY id",
         customer_id,
@@ -309,7 +313,11 @@ async def _take_back(request: TakeBackRequest, now: datetime) -> TakeBack:
     left = min(request.amount, reversible)
     if left <= 0:
         return TakeBack(0, 0, 0)
-    touched, reversed_entries, result = _plan_take_back(lots, left, int(wallet["available"]))
+    plan = _TakeBackPlan(lots, int(wallet["available"]))
+    plan.take_own(left)
+    if plan.to_cover:
+        plan.cover_from(await _other_lots(request, now, plan.to_cover))
+    touched, reversed_entries, result = plan.finish()
     from_pending, from_available, clawback = (
         result.from_pending,
         result.from_available,
@@ -363,57 +371,144 @@ async def _take_back(request: TakeBackRequest, now: datetime) -> TakeBack:
     return result
 
 
-def _plan_take_back(
-    lots: list[dict[str, Any]], left: int, available_budget: int
-) -> tuple[list[LotChange], list[int], TakeBack]:
-    """How `left` is taken back from the credit's lots: from what is still pending, then
-    from what is available but not held by reservations (`available_budget`), the rest
-    clawed back. The lots changed, the entries now wholly reversed, and the amounts."""
-    changes = {lot["id"]: LotChange(id=lot["id"], state=lot["state"]) for lot in lots}
-    from_pending = from_available = clawback = 0
-    for lot in sorted(lots, key=lambda lot: lot["state"] != PENDING):
-        if left <= 0:
-            break
-        if lot["state"] == PENDING:
-            take = min(int(lot["remaining"]), left)
-            from_pending += take
-        elif lot["state"] == AVAILABLE:
-            take = min(int(lot["remaining"]), left, available_budget)
-            available_budget -= take
-            from_available += take
-        else:
-            continue
-        left -= take
-        changes[lot["id"]].taken_back = take
-    for lot in lots:
-        if left <= 0:
-            break
-        change = changes[lot["id"]]
-        room = (
+async def _other_lots(request: TakeBackRequest, now: datetime, amount: int) -> list[dict[str, Any]]:
+    """The customer's other credit a take-back may draw on, in the order it does: pending
+    lots maturing last first, then available lots expiring soonest first (not those past
+    their expiry, which open reservations hold); only as many as `amount` needs."""
+    order = (
+        "CASE WHEN state = 'PENDING' THEN 0 ELSE 1 END,"
+        " CASE WHEN state = 'PENDING' THEN available_at END DESC, expires_at, id"
+    )
+    return await db.rows(
+        "SELECT id, state, remaining FROM (SELECT id, state, remaining, available_at,"  # noqa: S608
+        f" expires_at, SUM(remaining) OVER (ORDER BY {order}) AS running FROM ledger_lots"
+        " WHERE customer_id = ? AND currency = ?"
+        " AND (state = 'PENDING' OR (state = 'AVAILABLE' AND expires_at > ?))"
+        " AND NOT (source_type = ? AND source_id = ?)) AS x"
+        f" WHERE running - remaining < ? ORDER BY {order}",
+        request.customer_id,
+        request.currency,
+        now,
+        request.source_type,
+        request.source_id,
+        amount,
+    )
+
+
+class _TakeBackPlan:
+    """How a take-back moves money, lot by lot. Credit is fungible:
+    1. the source's own lots give what they still hold: pending first, then available
+       (never what open reservations hold: `available_budget` is the unreserved money);
+    2. what the customer never had the use of (expired, or held by a reservation) is
+       clawed back, since the customer kept nothing of it;
+    3. what the customer spent is covered from the customer's other credit, pending first,
+       then available: the spending moves onto those lots, so each lot still adds up and
+       every other source can still be taken back in full;
+    4. only what that credit cannot cover is clawed back: recorded, never dropped."""
+
+    def __init__(self, lots: list[dict[str, Any]], available_budget: int) -> None:
+        self.lots = lots
+        self.budget = available_budget
+        self.changes = {lot["id"]: LotChange(id=lot["id"], state=lot["state"]) for lot in lots}
+        self.others: list[LotChange] = []
+        self.from_pending = self.from_available = self.clawback = 0
+        self.left = 0
+        self.to_cover = 0
+
+    def _reversible(self, lot: dict[str, Any]) -> int:
+        change = self.changes[lot["id"]]
+        return (
             int(lot["amount"])
             - int(lot["taken_back"])
             - int(lot["clawed_back"])
             - change.taken_back
+            - change.clawed_back
         )
-        claw = min(room, left)
-        change.clawed_back = claw
-        clawback += claw
-        left -= claw
-    touched = []
-    reversed_entries = []
-    for lot in lots:
-        change = changes[lot["id"]]
-        if not (change.taken_back or change.clawed_back):
-            continue
-        if change.taken_back == int(lot["remaining"]) and lot["state"] in (PENDING, AVAILABLE):
-            change.state = LOT_CLOSED
-        touched.append(change)
-        total_reversed = (
-            int(lot["taken_back"])
-            + int(lot["clawed_back"])
-            + change.taken_back
-            + change.clawed_back
+
+    def _spent_open(self, lot: dict[str, Any]) -> int:
+        """What of the lot was spent and is not reversed yet (earlier clawbacks count
+        against what the customer never had the use of first)."""
+        change = self.changes[lot["id"]]
+        return max(0, min(int(lot["spent"]) + change.spent, self._reversible(lot)))
+
+    def take_own(self, left: int) -> None:
+        for lot in sorted(self.lots, key=lambda lot: lot["state"] != PENDING):
+            if left <= 0:
+                break
+            if lot["state"] == PENDING:
+                take = min(int(lot["remaining"]), left)
+                self.from_pending += take
+            elif lot["state"] == AVAILABLE:
+                take = min(int(lot["remaining"]), left, self.budget)
+                self.budget -= take
+                self.from_available += take
+            else:
+                continue
+            left -= take
+            self.changes[lot["id"]].taken_back = take
+        for lot in self.lots:  # what the customer never had the use of
+            claw = min(left, self._reversible(lot) - self._spent_open(lot))
+            if claw > 0:
+                self.changes[lot["id"]].clawed_back += claw
+                self.clawback += claw
+                left -= claw
+        self.left = left
+        self.to_cover = min(left, sum(self._spent_open(lot) for lot in self.lots))
+
+    def cover_from(self, others: list[dict[str, Any]]) -> None:
+        """Take what the source's spent credit owes from the other lots, and move that
+        much of the spending onto them."""
+        wanted = self.to_cover
+        for lot in others:
+            if wanted <= 0:
+                break
+            if lot["state"] == PENDING:
+                take = min(int(lot["remaining"]), wanted)
+                self.from_pending += take
+            else:
+                take = min(int(lot["remaining"]), wanted, self.budget)
+                self.budget -= take
+                self.from_available += take
+            if take <= 0:
+                continue
+            wanted -= take
+            closed = take == int(lot["remaining"])
+            self.others.append(
+                LotChange(id=lot["id"], state=LOT_CLOSED if closed else lot["state"], spent=take)
+            )
+        covered = self.to_cover - wanted
+        self.left -= covered
+        for lot in self.lots:
+            if covered <= 0:
+                break
+            moved = min(covered, self._spent_open(lot))
+            change = self.changes[lot["id"]]
+            change.spent -= moved
+            change.taken_back += moved
+            covered -= moved
+
+    def finish(self) -> tuple[list[LotChange], list[int], TakeBack]:
+        """The lots changed, the entries now wholly reversed, and the amounts; what is
+        still left is clawed back."""
+        for lot in self.lots:
+            claw = min(self.left, self._reversible(lot))
+            if claw > 0:
+                self.changes[lot["id"]].clawed_back += claw
+                self.clawback += claw
+                self.left -= claw
+        touched = list(self.others)
+        reversed_entries = []
+        for lot in self.lots:
+            change = self.changes[lot["id"]]
+            if not (change.taken_back or change.clawed_back):
+                continue
+            if change.taken == int(lot["remaining"]) and lot["state"] in (PENDING, AVAILABLE):
+                change.state = LOT_CLOSED
+            touched.append(change)
+            if self._reversible(lot) == 0:
+                reversed_entries.append(lot["entry_id"])
+        return (
+            touched,
+            reversed_entries,
+            TakeBack(self.from_pending, self.from_available, self.clawback),
         )
-        if total_reversed == int(lot["amount"]):
-            reversed_entries.append(lot["entry_id"])
-    return touched, reversed_entries, TakeBack(from_pending, from_available, clawback)

@@ -1,6 +1,7 @@
 """A store refunds part or all of a purchase: the cashback earned on the refunded share is
-taken back, pending first, then available; what was already spent is clawed back, never
-driving the balance below zero. The same key never refunds twice."""
+taken back, pending first, then available; what was already spent comes from the
+customer's other credit, and only what that cannot cover is clawed back, never driving the
+balance below zero. The same key never refunds twice."""
 
 from __future__ import annotations
 
@@ -126,6 +127,27 @@ async def test_cashback_already_spent_is_clawed_back_and_the_balance_stays_at_ze
     assert await totals(customer.id) == (0, 0, 0)
     taken = await Refund.get(idempotency_key="full-return")
     assert (taken.from_available_minor, taken.clawback_minor) == (200, 800)
+
+
+async def test_a_refund_of_spent_cashback_is_covered_by_the_customer_s_other_credit(
+    api: Api,
+) -> None:
+    await update_program(pending_days=0)
+    store = await make_store(percent="10")
+    customer = await make_customer()
+    await record(api, store, purchase_input(store, customer, "50.00", external_id="A"))
+    await record(api, store, purchase_input(store, customer, "20.00", external_id="B"))
+    await reserve(customer.id, 300, "redeem-a")
+    assert await ledger.capture_reservation(reservation_key="redeem-a")
+    assert await totals(customer.id) == (400, 0, 0)
+
+    result = await refund(api, store, "A", "25.00", "half-of-a")
+
+    assert result["purchase"]["cashback"]["amount"] == "2.50"
+    assert await totals(customer.id) == (150, 0, 0)
+    taken = await Refund.get(idempotency_key="half-of-a")
+    assert (taken.from_available_minor, taken.clawback_minor) == (250, 0)
+    await assert_ledger_consistent()
 
 
 async def test_the_same_key_never_refunds_twice(api: Api) -> None:

@@ -1,5 +1,7 @@
-"""Refunds take cashback back: pending first, then available, and what was already spent
-or expired is recorded on the clawback account. Balances never go below zero."""
+"""Refunds take cashback back: pending first, then available. Credit is fungible: what the
+customer already spent of the refunded credit comes from the customer's other credit.
+Only what that cannot cover, and what expired, is recorded on the clawback account.
+Balances never go below zero."""
 
 from __future__ import annotations
 
@@ -119,3 +121,80 @@ async def test_nothing_credited_means_nothing_to_take(db) -> None:
     with pytest.raises(InvalidAmount):
         await take(-5, "refund:negative")
     assert (await ledger.list_entries(customer_id=CUSTOMER, first=10, after=None)).items == []
+
+
+async def test_spent_credit_is_taken_back_from_the_customer_s_other_credit(db) -> None:
+    # SEMANTICS.md's example: 5.00 earned on A and 2.00 on B, 3.00 spent, 4.00 left; a
+    # refund of half of A takes back 2.50 and leaves 1.50.
+    await give_credit(CUSTOMER, 500, source_id=PURCHASE)
+    await give_credit(CUSTOMER, 200, source_id=PURCHASE + 1)
+    await reserve(CUSTOMER, 300, "redeem:a")
+    assert await ledger.capture_reservation(reservation_key="redeem:a")
+    assert await totals(CUSTOMER) == (400, 0, 0)
+
+    assert await take(250, "refund:half-a") == TakeBack(0, 250, 0)
+
+    b = await balance(CUSTOMER)
+    assert (b.available, b.lifetime_earned) == (150, 450)
+    assert await clawed_back() == 0
+
+
+async def test_credit_that_covered_a_refund_can_still_be_taken_back_in_full(db) -> None:
+    await give_credit(CUSTOMER, 500, source_id=PURCHASE)
+    await give_credit(CUSTOMER, 200, source_id=PURCHASE + 1)
+    await reserve(CUSTOMER, 300, "redeem:a")
+    assert await ledger.capture_reservation(reservation_key="redeem:a")
+    assert await take(250, "refund:half-a") == TakeBack(0, 250, 0)
+
+    # The rest of A: 150 is all the customer still has, the other 100 is unrecovered.
+    assert await take(250, "refund:rest-a") == TakeBack(0, 150, 100)
+    # B's own credit was used up covering A: all of it is recorded as unrecovered.
+    assert await take(200, "refund:all-b", source_id=PURCHASE + 1) == TakeBack(0, 0, 200)
+
+    b = await balance(CUSTOMER)
+    assert (b.available, b.pending, b.lifetime_earned) == (0, 0, 0)
+    assert await clawed_back() == 300
+    # What was spent stays spent: 3.00 redeemed of the 7.00 credited, 4.00 taken back.
+    moved = await ledger.program_totals(
+        currency="USD", start=clock.now() - timedelta(days=1), end=clock.now() + timedelta(1)
+    )
+    assert (moved.issued, moved.redeemed) == (700, 300)
+
+
+async def test_other_pending_credit_covers_before_other_available_credit(db) -> None:
+    await give_credit(CUSTOMER, 500, source_id=PURCHASE)
+    await reserve(CUSTOMER, 500, "redeem:all")
+    assert await ledger.capture_reservation(reservation_key="redeem:all")
+    await give_credit(CUSTOMER, 300, source_id=PURCHASE + 1, pending=timedelta(days=30))
+    await give_credit(CUSTOMER, 300, source_id=PURCHASE + 2)
+
+    assert await take(400, "refund:a") == TakeBack(from_pending=300, from_available=100, clawback=0)
+
+    assert await totals(CUSTOMER) == (200, 0, 0)
+    clock.advance(timedelta(days=31))  # nothing of the covering lot matures any more
+    assert await totals(CUSTOMER) == (200, 0, 0)
+
+
+async def test_other_credit_held_by_a_reservation_is_not_taken(db) -> None:
+    await give_credit(CUSTOMER, 500, source_id=PURCHASE)
+    await reserve(CUSTOMER, 500, "redeem:all")
+    assert await ledger.capture_reservation(reservation_key="redeem:all")
+    await give_credit(CUSTOMER, 400, source_id=PURCHASE + 1)
+    await reserve(CUSTOMER, 300, "redeem:held")
+
+    assert await take(500, "refund:a") == TakeBack(0, 100, 400)
+
+    assert await totals(CUSTOMER) == (0, 0, 300)
+    assert await ledger.capture_reservation(reservation_key="redeem:held")
+    assert await totals(CUSTOMER) == (0, 0, 0)
+
+
+async def test_expired_credit_is_not_recovered_from_other_credit(db) -> None:
+    # The customer never had the use of credit that expired: nothing to recover.
+    await give_credit(CUSTOMER, 300, source_id=PURCHASE, validity=timedelta(days=10))
+    clock.advance(timedelta(days=11))
+    await give_credit(CUSTOMER, 1000, source_id=PURCHASE + 1)
+
+    assert await take(300, "refund:expired") == TakeBack(0, 0, 300)
+
+    assert await totals(CUSTOMER) == (1000, 0, 0)
