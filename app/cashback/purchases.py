@@ -514,6 +514,11 @@ async def look_up(
     return looked_up
 
 
+async def any_recorded() -> bool:
+    """Whether any purchase was ever recorded (its amounts are in the program's currency)."""
+    return await Purchase.exists()
+
+
 async def _existing_purchases(rows: Sequence[Checked]) -> dict[tuple[int, str], Purchase]:
     if not rows:
         return {}

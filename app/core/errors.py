@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_AMOUNT = "INVALID_AMOUNT"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    CURRENCY_LOCKED = "CURRENCY_LOCKED"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     RATE_LIMITED = "RATE_LIMITED"
     # Identity and sessions
@@ -146,6 +147,14 @@ class InvalidAmount(DomainError):
 class CurrencyMismatch(DomainError):
     code = ErrorCode.CURRENCY_MISMATCH
     default_message = "The amount is not in the program's currency."
+
+
+class CurrencyLocked(DomainError):
+    code = ErrorCode.CURRENCY_LOCKED
+    default_message = (
+        "The currency cannot change once money has moved: stored amounts would be read"
+        " in the wrong currency."
+    )
 
 
 class TooManyItems(DomainError):

@@ -52,7 +52,13 @@ from app.ledger.errors import (
     UnknownReservation,
     WalletTotalTooLarge,
 )
-from app.ledger.reading import get_balance, get_entries, list_entries, program_totals
+from app.ledger.reading import (
+    get_balance,
+    get_entries,
+    has_entries,
+    list_entries,
+    program_totals,
+)
 from app.ledger.reservations import (
     capture_reservation,
     release_reservation,
@@ -77,6 +83,7 @@ __all__ = [
     "credit",
     "get_balance",
     "get_entries",
+    "has_entries",
     "list_entries",
     "program_totals",
     "reconcile",

@@ -141,3 +141,8 @@ async def program_totals(*, currency: str, start: datetime, end: datetime) -> Pr
         clawed_back=-sums.get(("TAKE_BACK", CLAWBACK), 0),
         outstanding=int(outstanding["total"]) if outstanding else 0,
     )
+
+
+async def has_entries() -> bool:
+    """Whether money has ever moved: any credit, debit or reservation, in any currency."""
+    return await db.one("SELECT 1 AS found FROM ledger_entries LIMIT 1") is not None

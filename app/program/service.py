@@ -13,6 +13,7 @@ from app.cache import Cached
 from app.core import clock
 from app.core.decimals import plain_decimal
 from app.core.errors import (
+    CurrencyLocked,
     InputErrors,
     InvalidAmount,
     InvalidInput,
@@ -114,12 +115,7 @@ async def update_program(
     problems = InputErrors()
     async with in_transaction():
         row = await ProgramSettings.select_for_update().get(id=1)
-        currency = row.currency_code
-        if currency_code is not None:
-            if not is_known_currency(currency_code):
-                problems.add(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
-            else:
-                currency = currency_code
+        currency = await _new_currency(row.currency_code, currency_code, problems)
         _check_periods_and_share(pending_days, credit_validity_days, max_redemption_share, problems)
         minimum_minor = row.minimum_redemption_minor
         if minimum_redemption is not None:
@@ -162,6 +158,30 @@ async def update_program(
     # From the row saved, not the cache: another request may refill it with the previous
     # settings until the change's notice arrives.
     return _program_of(row)
+
+
+async def _new_currency(current: str, asked: str | None, problems: InputErrors) -> str:
+    """The currency after the update: the one asked for, if known and nothing was stored in
+    the current one yet."""
+    if asked is None or asked == current:
+        return current
+    if not is_known_currency(asked):
+        problems.add(InvalidInput("Unknown currency.", field=["input", "currencyCode"]))
+        return current
+    if await _money_has_moved():
+        problems.add(CurrencyLocked(field=["input", "currencyCode"]))
+        return current
+    return asked
+
+
+async def _money_has_moved() -> bool:
+    """Whether any purchase, credit or redemption exists: their amounts are stored in
+    the program's currency."""
+    # Imported here: the ledger and cashback build on the program, not the other way round.
+    from app import ledger
+    from app.cashback import purchases
+
+    return await ledger.has_entries() or await purchases.any_recorded()
 
 
 def _check_periods_and_share(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from tests.cashback.factories import purchase_input, record
+from tests.catalog.factories import make_store
 from tests.factories import make_admin, make_customer
+from tests.ledger.factories import balance, give_credit
 from tests.support import Api, error_codes
 
 UPDATE = """
@@ -198,3 +201,48 @@ async def test_the_default_maxima_follow_a_new_currency(api: Api) -> None:
         "amount": "100000",
         "currencyCode": "JPY",
     }
+
+
+async def _change_currency(api: Api, token: str) -> dict:
+    answer = await api.gql(
+        UPDATE, {"input": {"currencyCode": "EUR", "pendingDays": 3}}, token=token
+    )
+    return answer["data"]["updateProgram"]
+
+
+async def test_the_currency_is_locked_once_a_purchase_is_recorded(api: Api) -> None:
+    token = api.token_for(await make_admin())
+    store = await make_store(percent="0")  # the purchase earns nothing: it still counts
+    customer = await make_customer()
+    await record(api, store, purchase_input(store, customer, "20.00"))
+
+    payload = await _change_currency(api, token)
+
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("CURRENCY_LOCKED", ["input", "currencyCode"])
+    ]
+    program = (await api.gql(READ))["data"]["program"]
+    assert (program["currencyCode"], program["pendingDays"]) == ("USD", 30)
+    # Naming the currency it already has changes nothing and is no error.
+    same = await api.gql(UPDATE, {"input": {"currencyCode": "USD"}}, token=token)
+    assert same["data"]["updateProgram"]["userErrors"] == []
+
+
+async def test_the_currency_is_locked_once_credit_exists(api: Api) -> None:
+    token = api.token_for(await make_admin())
+    customer = await make_customer()
+    await give_credit(customer.id, 500, source_type="referral")
+
+    payload = await _change_currency(api, token)
+
+    assert [e["code"] for e in payload["userErrors"]] == ["CURRENCY_LOCKED"]
+    assert (await balance(customer.id)).available == 500
+    assert (await api.gql(READ))["data"]["program"]["currencyCode"] == "USD"
+
+
+async def test_the_currency_can_change_while_no_money_has_moved(api: Api) -> None:
+    token = api.token_for(await make_admin())
+    await make_customer()
+    payload = await _change_currency(api, token)
+    assert payload["userErrors"] == []
+    assert (payload["program"]["currencyCode"], payload["program"]["pendingDays"]) == ("EUR", 3)
