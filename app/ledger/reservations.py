@@ -109,7 +109,19 @@ async def reserve(
             return await db.retrying(work)
         except _SettleFirst:
             await settle_wallet(customer_id, currency, clock.now())
-    raise InsufficientBalance()
+    # Other movements kept changing the wallet under the fast path: take the wallet's lock,
+    # settle, and decide once. A refusal now means the money really is short.
+    await db.retrying(lambda: _reserve_locked(request))
+
+
+async def _reserve_locked(request: ReservationRequest) -> None:
+    now = clock.now()
+    async with in_transaction():
+        await settle(request.customer_id, request.currency, now)
+        try:
+            await _reserve(request, now)
+        except _SettleFirst as error:
+            raise AssertionError("a wallet settled under its lock must not be due") from error
 
 
 # PostgreSQL: the debit, the reservation entry, the transfer and its postings in one

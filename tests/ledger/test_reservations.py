@@ -16,6 +16,7 @@ from app.ledger import (
     ReservationClosed,
     ReservationExpired,
     UnknownReservation,
+    reservations,
 )
 from app.ledger.models import Lot
 from tests.ledger.factories import balance, give_credit, reserve, totals
@@ -265,3 +266,23 @@ async def test_a_known_key_inside_a_caller_s_transaction_leaves_it_usable(db) ->
         await reserve(CUSTOMER, 200, "fresh")  # the caller's transaction goes on
 
     assert await totals(CUSTOMER) == (700, 0, 300)
+
+
+async def test_a_wallet_that_keeps_changing_is_decided_under_its_lock(db, monkeypatch) -> None:
+    # Credit that matured since the wallet was last touched, and a settle between fast
+    # attempts that never catches up (as when other movements keep changing the wallet):
+    # the reservation must still go through, or be refused only for a real shortfall.
+    await give_credit(CUSTOMER, 1000, pending=timedelta(days=1))
+    clock.advance(timedelta(days=2))
+
+    async def losing_the_race(*args: object) -> None:
+        return None
+
+    monkeypatch.setattr(reservations, "settle_wallet", losing_the_race)
+
+    await reserve(CUSTOMER, 400, "contended")
+    assert await totals(CUSTOMER) == (600, 0, 400)
+    with pytest.raises(InsufficientBalance):
+        await reserve(CUSTOMER, 700, "too-much")
+    assert await totals(CUSTOMER) == (600, 0, 400)
+    await assert_ledger_consistent()
