@@ -760,7 +760,16 @@ async def record_purchases(
                 await record_in_order(indexes)
 
         await asyncio.gather(*(lane(indexes) for indexes in lanes))
-    return [o for o in outcomes if o is not None]
+    return _every_outcome(outcomes)
+
+
+def _every_outcome(outcomes: list[Outcome | None]) -> list[Outcome]:
+    """One outcome per input, in order. A missing one is a defect: answering with a shorter
+    list would let a partner read one purchase's result as another's."""
+    missing = [index for index, outcome in enumerate(outcomes) if outcome is None]
+    if missing:
+        raise RuntimeError(f"recordPurchases lost the outcome of inputs {missing}")
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 async def _record_one(

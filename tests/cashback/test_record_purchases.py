@@ -3,6 +3,7 @@ answers come back in order."""
 
 from __future__ import annotations
 
+from app.cashback import purchases
 from app.cashback.models import Purchase
 from tests.cashback.factories import purchase_input, writer
 from tests.catalog.factories import make_store
@@ -140,3 +141,30 @@ async def test_a_batch_shares_its_reads(api: Api) -> None:
         return [s for s in statements if s.startswith("SELECT") and "ledger_" not in s]
 
     assert len(reads(nine)) == len(reads(three)) <= 12, reads(nine)
+
+
+async def test_a_lost_outcome_fails_the_request_instead_of_shortening_the_answer(
+    api: Api, monkeypatch
+) -> None:
+    store = await make_store(percent="10")
+    alice, bob = await make_customer(), await make_customer()
+    inputs = [
+        purchase_input(store, alice, "10.00", external_id="l-1"),
+        purchase_input(store, bob, "20.00", external_id="l-2"),
+    ]
+    # A defect that forgets a row: the answer must not be one result short, which would
+    # give the second purchase's result to the first.
+    lanes = purchases._lanes
+    monkeypatch.setattr(purchases, "_lanes", lambda rows: lanes(rows)[1:])
+
+    answer = await api.gql(RECORD_MANY, {"inputs": inputs}, token=writer(api, store))
+
+    assert answer["data"] is None
+    assert [e["extensions"]["code"] for e in answer["errors"]] == ["INTERNAL_SERVER_ERROR"]
+    assert "lost" not in str(answer)  # the reason stays in the server's log
+    # What was recorded stays recorded; the same batch again answers every row.
+    monkeypatch.setattr(purchases, "_lanes", lanes)
+    again = await api.gql(RECORD_MANY, {"inputs": inputs}, token=writer(api, store))
+    results = again["data"]["recordPurchases"]["results"]
+    assert [r["purchase"]["externalId"] for r in results] == ["l-1", "l-2"]
+    assert await totals(alice.id) == (0, 100, 0) and await totals(bob.id) == (0, 200, 0)
