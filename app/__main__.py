@@ -63,8 +63,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         # A migration may build an index over a large table: no statement timeout here.
-        await db.migrate_db(get_settings().model_copy(update={"db_statement_timeout_ms": 0}))
-        await db.close_db()
+        try:
+            await db.migrate_db(get_settings().model_copy(update={"db_statement_timeout_ms": 0}))
+        finally:
+            # Also after a failed step: an open SQLite connection would keep the process alive.
+            await db.close_db()
         print("migrations applied")
         return 0
 
