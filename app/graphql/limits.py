@@ -8,13 +8,17 @@ from collections.abc import Callable
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    InlineFragmentNode,
+    SelectionSetNode,
     ValidationContext,
     Visitor,
     visit,
 )
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -46,6 +50,61 @@ def _spreads_unknown_fragment(document: DocumentNode) -> bool:
     spreads = Spreads()
     visit(document, spreads)
     return spreads.unknown
+
+
+# How often one response key may be asked for in one selection (fragments included): a
+# few repeats are how fragments overlap; hundreds are an attack on validation, whose
+# overlap check compares every pair of them (500 `viewer { id }` took a second).
+MAX_FIELD_REPEATS = 10
+
+
+def _most_repeated_field(document: DocumentNode) -> tuple[str, int]:
+    """The response key asked for most often in one selection set, and how often, with
+    inline fragments and fragment spreads merged into it as execution merges them."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    worst = ("", 0)
+
+    def merge(selections: SelectionSetNode, counts: dict[str, int], spread: set[str]) -> None:
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                key = (selection.alias or selection.name).value
+                counts[key] = counts.get(key, 0) + 1
+            elif isinstance(selection, InlineFragmentNode):
+                merge(selection.selection_set, counts, spread)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in spread and name in fragments:
+                    spread.add(name)  # spread once however often (and cycles end)
+                    merge(fragments[name].selection_set, counts, spread)
+
+    class Selections(Visitor):
+        def enter_selection_set(self, node: SelectionSetNode, *_: object) -> None:
+            nonlocal worst
+            counts: dict[str, int] = {}
+            merge(node, counts, set())
+            for key, count in counts.items():
+                if count > worst[1]:
+                    worst = (key, count)
+
+    visit(document, Selections())
+    return worst
+
+
+class RepeatedFieldsLimit(ASTValidationRule):
+    """Refuses a document that repeats one field more than MAX_FIELD_REPEATS times in a
+    selection. It checks when validation starts and aborts it, so the quadratic overlap
+    check of graphql-core never sees such a document."""
+
+    def enter_document(self, node: DocumentNode, *_: object) -> None:
+        key, count = _most_repeated_field(node)
+        if count > MAX_FIELD_REPEATS:
+            raise ValidationAbortedError(
+                f"'{key}' is asked for {count} times in one selection; "
+                f"at most {MAX_FIELD_REPEATS}.",
+                extensions={"code": QUERY_TOO_COMPLEX},
+            )
 
 
 def _reports_too_complex(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
@@ -86,8 +145,9 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         QueryDepthLimiter(max_depth=settings.max_query_depth),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
     ]
-    rules = [
-        _reports_too_complex(rule) for limiter in limiters for rule in limiter.validation_rules
+    rules: list[type[ASTValidationRule]] = [
+        RepeatedFieldsLimit,
+        *(_reports_too_complex(rule) for limiter in limiters for rule in limiter.validation_rules),
     ]
     # MAX_PAGE_SIZE caps every listing's page (app.core.pagination.page_size) too.
     cost = CostLimit(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size)
