@@ -164,9 +164,12 @@ class PrivateCluster:
             raise RuntimeError(f"{command[0]} failed: {out.decode()[-2000:]}\n{tail}")
 
     async def start(self) -> None:
+        # No fsync: only the server process is ever killed, never the machine, so what
+        # reached the OS survives. synchronous_commit stays on: an immediate stop would
+        # lose commits already answered.
         options = (
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c fsync=off -c full_page_writes=off"
         )
         await self._run(
             str(self.binaries / "pg_ctl"),
@@ -226,7 +229,7 @@ async def app_command(url: str, *args: str) -> str:
 
 
 async def seed(url: str, customers: int) -> dict[str, Any]:
-    """A merchant, its in-store store and `customers` customers with 100.00 of credits
+    """A merchant, its in-store store and `customers` customers with 10,000.00 of credits
     each, made in the database at `url` by another process (this one's Tortoise serves
     the test database)."""
     process = await asyncio.create_subprocess_exec(
@@ -244,7 +247,8 @@ async def seed(url: str, customers: int) -> dict[str, Any]:
     return seeded
 
 
-CREDITS_MINOR = 10_000
+# Enough that no redemption of the load is short of credits.
+CREDITS_MINOR = 1_000_000
 
 
 async def _seed_main(url: str, customers: int) -> None:
