@@ -218,6 +218,37 @@ async def retrying(
     raise AssertionError("unreachable")
 
 
+def outage_of(error: BaseException) -> str | None:
+    """`"timeout"` when `error` (or what it was raised while handling) is a statement
+    stopped at DB_STATEMENT_TIMEOUT_MS, `"unavailable"` when the database could not be
+    reached or dropped the connection; None for anything else. Both are faults of the
+    moment: the transaction was rolled back, never began or (a connection lost at its
+    commit) committed, so the same request with the same key ends in one effect."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.QueryCanceledError):
+            return "timeout"
+        if isinstance(current, _UNAVAILABLE):
+            return "unavailable"
+        # A rollback on a connection already closed hides the error that closed it.
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return "unavailable"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+# Connection lost or refused, or the server shutting down or starting up (57P01-57P03).
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
+
+
 def __getattr__(name: str) -> Any:
     # `TORTOISE_ORM` for Tortoise's own command line (makemigrations).
     if name == "TORTOISE_ORM":

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _server_env(settings: Settings) -> dict[str, str]:
+def _server_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         APP_ENV="test",
@@ -44,7 +45,40 @@ def _server_env(settings: Settings) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         WORKERS="1",
     )
+    env.update(extra)
     return env
+
+
+async def _spawn(
+    settings: Settings, log: Path, **extra_env: str
+) -> tuple[asyncio.subprocess.Process, str]:
+    port = _free_port()
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "app", "serve", "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", "1"),
+            cwd=ROOT,
+            env=_server_env(settings, **extra_env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return process, f"http://127.0.0.1:{port}"
+
+
+@asynccontextmanager
+async def one_server(settings: Settings, **extra_env: str) -> AsyncIterator[str]:
+    """The base URL of one server process on `settings`' database (already migrated), its
+    environment as the session's servers' plus `extra_env`; stopped on leaving."""
+    folder = Path(tempfile.mkdtemp(prefix="cashback-server-"))
+    log = folder / "server.log"
+    process, url = await _spawn(settings, log, **extra_env)
+    try:
+        await _wait_ready([(process, url, log)])
+        yield url
+    finally:
+        await _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _wait_ready(processes: list[tuple[asyncio.subprocess.Process, str, Path]]) -> None:
@@ -83,19 +117,9 @@ async def servers(database: Settings) -> AsyncIterator[list[str]]:
     processes: list[tuple[asyncio.subprocess.Process, str, Path]] = []
     try:
         for n in range(SERVERS):
-            port = _free_port()
             log = folder / f"server-{n}.log"
-            with log.open("wb") as out:
-                process = await asyncio.create_subprocess_exec(
-                    *(sys.executable, "-m", "app", "serve", "--host", "127.0.0.1"),
-                    *("--port", str(port), "--workers", "1"),
-                    cwd=ROOT,
-                    env=_server_env(database),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            processes.append((process, f"http://127.0.0.1:{port}", log))
+            process, url = await _spawn(database, log)
+            processes.append((process, url, log))
         await _wait_ready(processes)
         yield [url for _, url, _ in processes]
     finally:

@@ -3,6 +3,8 @@
 - Expected business failures (DomainError) become `userErrors` on the mutation payload.
 - Access failures become top-level errors with `extensions.code`.
 - Malformed or over-limit documents get GRAPHQL_VALIDATION_FAILED / QUERY_TOO_COMPLEX.
+- A statement stopped at its timeout, or a database out of reach, is TIMEOUT or
+  SERVICE_UNAVAILABLE (HTTP 503): the client may send the same request again.
 - Anything else is masked as INTERNAL_SERVER_ERROR and logged with the request id.
 """
 
@@ -17,6 +19,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLFormattedError
 
 from app.core.errors import AccessError, DomainError, DomainErrors, ErrorCode, RateLimited
+from app.db import outage_of
 
 log = logging.getLogger("app.errors")
 
@@ -26,6 +29,13 @@ ErrorCodeEnum = ErrorCode  # the GraphQL enum is the class itself, registered ab
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL = "INTERNAL_SERVER_ERROR"
+TIMEOUT = "TIMEOUT"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# What the database's faults of the moment (app.db.outage_of) tell the client.
+_OUTAGES = {
+    "timeout": (TIMEOUT, "The operation took too long and was stopped; try again."),
+    "unavailable": (SERVICE_UNAVAILABLE, "The service is briefly unavailable; try again."),
+}
 # An answer with no data whose every error has one of these codes is the client's fault as
 # a whole: HTTP 400. INVALID_INPUT is a variable refused before execution (or a query whose
 # input was refused before it could answer anything).
@@ -128,6 +138,15 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLFormattedErr
     elif _before_execution(error):
         is_token_limit = _TOKEN_LIMIT_MESSAGE in message
         extensions["code"] = QUERY_TOO_COMPLEX if is_token_limit else VALIDATION_FAILED
+    elif original is not None and (outage := outage_of(original)) is not None:
+        log.warning(
+            "database %s in %s: %s",
+            outage,
+            ".".join(str(p) for p in error.path or []) or "operation",
+            repr(original),
+        )
+        code, message = _OUTAGES[outage]
+        extensions = {"code": code}
     else:
         log.error(
             "unexpected error in %s",

@@ -28,7 +28,13 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.core.logging import request_id_var
 from app.graphql.context import Context
-from app.graphql.errors import PRE_EXECUTION_CODES, QUERY_TOO_COMPLEX, classify
+from app.graphql.errors import (
+    PRE_EXECUTION_CODES,
+    QUERY_TOO_COMPLEX,
+    SERVICE_UNAVAILABLE,
+    TIMEOUT,
+    classify,
+)
 from app.graphql.persisted_queries import (
     NOT_FOUND,
     PersistedQueries,
@@ -44,8 +50,8 @@ log = logging.getLogger(__name__)
 # Open subscriptions one socket may hold at once.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
-TIMEOUT = "TIMEOUT"
-# An operation stopped at its deadline: the service could not answer in time.
+# An operation stopped at its deadline or by a database fault of the moment: the service
+# could not answer, and the same request may be sent again.
 TIMEOUT_STATUS = 503
 # Refused as sent, before anything ran: the client must change the request.
 _CLIENT_FAULT_CODES = PRE_EXECUTION_CODES | {"BAD_REQUEST", "PERSISTED_QUERY_NOT_SUPPORTED"}
@@ -233,7 +239,7 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> Response:
         response = super().create_response(response_data, sub_response)
         if isinstance(response_data, dict):
-            if _has_code(response_data, TIMEOUT):
+            if _has_code(response_data, TIMEOUT) or _has_code(response_data, SERVICE_UNAVAILABLE):
                 response.status_code = TIMEOUT_STATUS
             elif _rejected_before_execution(response_data):
                 response.status_code = 400
