@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -74,15 +76,22 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
             await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="session")
-async def servers(database: Settings) -> AsyncIterator[list[str]]:
-    """Base URLs of two server processes sharing the PostgreSQL test database."""
-    if not is_postgres(database.database_url):
-        pytest.skip("the multi-process stories run on PostgreSQL")
-    folder = Path(tempfile.mkdtemp(prefix="redemption-servers-"))
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path  # the process's stdout and stderr
+
+
+@asynccontextmanager
+async def running_servers(
+    settings: Settings, count: int, *, env: dict[str, str] | None = None
+) -> AsyncIterator[list[Server]]:
+    """`count` server processes on `settings`' database (`env` overrides their environment),
+    ready when entered and stopped on exit."""
+    folder = Path(tempfile.mkdtemp(prefix="cashback-servers-"))
     processes: list[tuple[asyncio.subprocess.Process, str, Path]] = []
     try:
-        for n in range(SERVERS):
+        for n in range(count):
             port = _free_port()
             log = folder / f"server-{n}.log"
             with log.open("wb") as out:
@@ -90,15 +99,24 @@ async def servers(database: Settings) -> AsyncIterator[list[str]]:
                     *(sys.executable, "-m", "app", "serve", "--host", "127.0.0.1"),
                     *("--port", str(port), "--workers", "1"),
                     cwd=ROOT,
-                    env=_server_env(database),
+                    env={**_server_env(settings), **(env or {})},
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
             processes.append((process, f"http://127.0.0.1:{port}", log))
         await _wait_ready(processes)
-        yield [url for _, url, _ in processes]
+        yield [Server(url, log) for _, url, log in processes]
     finally:
         for process, _, _ in processes:
             await _stop(process)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def servers(database: Settings) -> AsyncIterator[list[str]]:
+    """Base URLs of two server processes sharing the PostgreSQL test database."""
+    if not is_postgres(database.database_url):
+        pytest.skip("the multi-process stories run on PostgreSQL")
+    async with running_servers(database, SERVERS) as running:
+        yield [server.url for server in running]
