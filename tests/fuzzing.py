@@ -5,19 +5,25 @@ answer must pass."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
+from traceback import format_exception
 from typing import Any
 
 import httpx
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 from schemathesis.specs.graphql import scalars
+from schemathesis.specs.graphql.schemas import GraphQLSchema
 
 from app.catalog.values import Channel
 from app.core import clock
@@ -33,6 +39,24 @@ from tests.offers.factories import make_offer
 from tests.redemptions.factories import give_credits
 from tests.redemptions.operations import started
 from tests.support import Api
+
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
+EXAMPLES = 100  # per root field and caller
+
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,  # the same documents on every run
+    database=None,
+    deadline=timedelta(seconds=15),  # past the server's own 10 s request timeout
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.large_base_example,
+    ],
+    report_multiple_bugs=False,
+)
 
 PARTNER_SCOPES = ["purchases:write", "purchases:read", "redemptions:write", "offers:read"]
 CALLERS = ("customer", "partner", "admin")
@@ -286,3 +310,43 @@ class LogWatch:
             written = file.read()
         self.offset += len(written)
         return written.decode("utf-8", "replace")
+
+
+@cache
+def _schema() -> GraphQLSchema:
+    return schemathesis.graphql.from_path(SCHEMA_FILE)
+
+
+def fuzz_as(field: str, caller: str, seeded: Seeded, url: str, log: Path) -> str | None:
+    """Hypothesis's run of one root field ("Query.node") as one caller, in a process of its
+    own: None when every answer was clean, else the report of the first bad one."""
+    root, name = field.split(".")
+    operation = _schema()[root][name]
+    watch = LogWatch(log)
+    numbers = itertools.count(1)
+    headers = seeded.headers[caller]
+    with (
+        scalars_reaching(seeded),
+        httpx.Client(base_url=url, headers=headers, timeout=30) as client,
+    ):
+
+        @given(case=operation.as_strategy())
+        @FUZZ_SETTINGS
+        def answers_cleanly(case: schemathesis.Case) -> None:
+            # Our own request id finds this request's log lines among the other callers'.
+            request_id = f"fuzz-{caller}-{next(numbers)}"
+            response = client.post(
+                "/graphql", json={"query": case.body}, headers={"X-Request-Id": request_id}
+            )
+            problems = problems_with(response.status_code, response.text)
+            problems += [f"the server logged:\n{line}" for line in watch.tracebacks_of(request_id)]
+            assert not problems, (
+                f"as the {caller}: {problems}\n--- document:\n{case.body}\n--- answer "
+                f"(HTTP {response.status_code}):\n{response.text[:2000]}"
+            )
+
+        try:
+            answers_cleanly()
+        except Exception as error:  # reported in the test's process, with Hypothesis's notes
+            return "".join(format_exception(error))
+    return None
