@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache
 from pathlib import Path
 from traceback import format_exception
 from typing import Any
@@ -21,6 +20,7 @@ import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schemathesis.config import SchemathesisConfig
 from schemathesis.graphql import nodes
 from schemathesis.specs.graphql import scalars
 from schemathesis.specs.graphql.schemas import GraphQLSchema
@@ -62,10 +62,33 @@ PARTNER_SCOPES = ["purchases:write", "purchases:read", "redemptions:write", "off
 CALLERS = ("customer", "partner", "admin")
 # Amounts at the edges: zero, a cent, the program's maximum and past it, negative, too
 # precise; and text a decimal parser might read its own way (exponent, NaN, underscores,
-# other digits).
+# other digits), which must be refused before anything runs.
 AMOUNTS = ("0", "0.01", "0.10", "1", "5.00", "12.50", "40.00", "99999.99", "100000")
-WRONG_AMOUNTS = ("100000.01", "-1", "1.001", "-0", "1e3", "NaN", "Infinity", "", " 1", "1_000")
-ODD_AMOUNTS = ("\u0663", "0x10", "1,5", "1.", ".5")
+WRONG_AMOUNTS = ("100000.01", "-1", "-0", "1.001", "-0.01")
+ODD_AMOUNTS = ("1e3", "NaN", "Infinity", "", " 1", "1_000", "\u0663", "0x10", "1,5", ".5")
+
+_MONEY = [
+    *("total", "orderTotal", "items.[*].unitPrice", "input.total", "input.amount"),
+    *("input.creditsUsed", "input.orderTotal", "input.items.[*].unitPrice", "inputs.[*].total"),
+    *("inputs.[*].creditsUsed", "inputs.[*].items.[*].unitPrice", "input.minimumSpend"),
+    *("input.budget", "input.bonus", "input.maxCashbackPerPurchase", "input.minimumRedemption"),
+    *("input.maxPurchaseTotal", "input.maxRedemptionAmount"),
+]
+# Where Schemathesis puts a seeded row's value, by argument name (`<Type>.<field>.<path>`,
+# `*` any): the store of a purchase, the currency of an amount, the code of a redemption...
+ARGUMENT_PATHS = {
+    "storeId": ["*.*.storeId", "*.*.input.storeId", "*.*.inputs.[*].storeId"],
+    "merchantId": ["*.*.merchantId", "*.*.input.merchantId", "*.*.filter.merchantId"],
+    "offerId": ["*.*.offerId"],
+    "id": ["*.*.id"],
+    "purchaseId": ["*.*.purchaseId"],
+    "redemptionId": ["*.*.input.redemptionId"],
+    "externalId": ["*.*.externalId", "*.*.input.externalId", "*.*.inputs.[*].externalId"],
+    "memberCode": [f"*.*.{prefix}customer.memberCode" for prefix in ("", "input.", "inputs.[*].")],
+    "code": ["*.*.input.code"],
+    "sku": ["*.*.items.[*].sku", "*.*.input.items.[*].sku", "*.*.products.[*].sku"],
+    "currencyCode": [f"*.*.{money}.currencyCode" for money in _MONEY],
+}
 
 # Codes a top-level error may carry: access, refusal before execution, and the domain's own.
 TOP_LEVEL_CODES = frozenset(
@@ -94,6 +117,8 @@ class Seeded:
     headers: dict[str, dict[str, str]]
     ids: list[str] = field(default_factory=list)
     strings: list[str] = field(default_factory=list)
+    # Real values for the arguments of these names (see ARGUMENT_PATHS).
+    arguments: dict[str, list[str]] = field(default_factory=dict)
 
 
 async def _token(client: httpx.AsyncClient, client_id: str, secret: str) -> str:
@@ -159,7 +184,7 @@ async def seed(settings: Settings, url: str) -> Seeded:
             if edge["node"]["current"]  # the second session: signing it out is a real path
         ]
 
-    return Seeded(
+    seeded = Seeded(
         headers={
             caller: {"Authorization": f"Bearer {token}"}
             for caller, token in zip(
@@ -167,9 +192,9 @@ async def seed(settings: Settings, url: str) -> Seeded:
             )
         },
         ids=[
-            merchant_id,
-            encode_id("Store", in_store.id),
-            encode_id("Store", online.id),
+            # Stores and their merchant are what most operations name: drawn more often.
+            *[merchant_id] * 2,
+            *[encode_id("Store", in_store.id), encode_id("Store", online.id)] * 3,
             *(encode_id("Product", p.id) for p in products),
             encode_id("CashbackRule", rule.id),
             offer,
@@ -180,6 +205,18 @@ async def seed(settings: Settings, url: str) -> Seeded:
             encode_id("Customer", customer.id),
             *device_ids,
         ],
+        arguments={
+            "storeId": [encode_id("Store", in_store.id), encode_id("Store", online.id)],
+            "merchantId": [merchant_id],
+            "offerId": [offer],
+            "purchaseId": [recorded["data"]["recordPurchase"]["purchase"]["id"]],
+            "redemptionId": [online_redemption["id"]],
+            "externalId": ["fuzz-order-1"],
+            "memberCode": [customer.member_code],
+            "code": [in_store_redemption["code"]],
+            "sku": ["FZ-1", "FZ-2"],
+            "currencyCode": ["USD"],
+        },
         strings=[
             customer.email,
             customer.member_code,
@@ -198,6 +235,15 @@ async def seed(settings: Settings, url: str) -> Seeded:
             "fr-CA",
         ],
     )
+    seeded.arguments["id"] = list(dict.fromkeys(seeded.ids))
+    return seeded
+
+
+def _mostly(plausible: st.SearchStrategy[Any], anything: st.SearchStrategy[Any]) -> Any:
+    """Mostly `plausible`: an operation has several arguments and one malformed value
+    refuses the whole document, so nearly all must be well formed for most documents to
+    run; the rest is anything, for the refusals."""
+    return st.one_of(*[plausible] * 15, anything)
 
 
 @contextmanager
@@ -209,8 +255,6 @@ def scalars_reaching(seeded: Seeded) -> Iterator[None]:
         (now + timedelta(**shift)).isoformat()
         for shift in ({"minutes": -5}, {"days": -1}, {"days": 3}, {"days": 30}, {"hours": 1})
     ]
-    # Three in four values are plausible (a seeded row's, a readable text, a well-formed
-    # amount or time), so most documents pass validation and run; the fourth is anything.
     printable = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=40)
     amounts = st.one_of(
         st.sampled_from(AMOUNTS),
@@ -221,22 +265,27 @@ def scalars_reaching(seeded: Seeded) -> Iterator[None]:
         st.sampled_from(near_now),
         st.datetimes(timezones=st.just(now.tzinfo)).map(lambda d: d.isoformat()),
     )
+    counts = st.one_of(
+        st.integers(0, 12), st.integers(0, 400), st.sampled_from([-1, 101, 2**31 - 1, -(2**31)])
+    )
     strategies = {
-        "ID": st.one_of(
-            *[st.sampled_from(seeded.ids).map(nodes.String)] * 3,
-            st.text().map(nodes.String),
-            st.integers().map(nodes.Int),
+        "ID": _mostly(
+            st.sampled_from(seeded.ids).map(nodes.String),
+            st.one_of(st.text().map(nodes.String), st.integers().map(nodes.Int)),
         ),
-        "String": st.one_of(*[st.sampled_from(seeded.strings)] * 2, printable, st.text()).map(
+        "String": _mostly(st.one_of(st.sampled_from(seeded.strings), printable), st.text()).map(
             nodes.String
         ),
-        "Decimal": st.one_of(
-            *[amounts.map(nodes.String)] * 3,
-            st.one_of(st.sampled_from(ODD_AMOUNTS), st.text(max_size=12)).map(nodes.String),
-            st.integers().map(nodes.Int),
-            st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+        "Int": _mostly(counts, st.integers(-(2**31), 2**31 - 1)).map(nodes.Int),
+        "Decimal": _mostly(
+            amounts.map(nodes.String),
+            st.one_of(
+                st.one_of(st.sampled_from(ODD_AMOUNTS), st.text(max_size=12)).map(nodes.String),
+                st.integers().map(nodes.Int),
+                st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+            ),
         ),
-        "DateTime": st.one_of(*[times] * 3, st.text(max_size=30)).map(nodes.String),
+        "DateTime": _mostly(times, st.text(max_size=30)).map(nodes.String),
     }
     saved = dict(scalars.CUSTOM_SCALARS)
     scalars.CUSTOM_SCALARS.update(strategies)
@@ -312,16 +361,29 @@ class LogWatch:
         return written.decode("utf-8", "replace")
 
 
-@cache
-def _schema() -> GraphQLSchema:
-    return schemathesis.graphql.from_path(SCHEMA_FILE)
+def _schema(seeded: Seeded) -> GraphQLSchema:
+    """The committed schema, with the seeded rows' values as Schemathesis dictionaries."""
+    config = SchemathesisConfig.from_dict(
+        {
+            "dictionaries": {
+                name: {"values": values} for name, values in seeded.arguments.items() if values
+            },
+            "parameters": {
+                path: {"dictionary": name, "probability": 0.5}
+                for name, paths in ARGUMENT_PATHS.items()
+                if seeded.arguments.get(name)
+                for path in paths
+            },
+        }
+    )
+    return schemathesis.graphql.from_path(SCHEMA_FILE, config=config)
 
 
 def fuzz_as(field: str, caller: str, seeded: Seeded, url: str, log: Path) -> str | None:
     """Hypothesis's run of one root field ("Query.node") as one caller, in a process of its
     own: None when every answer was clean, else the report of the first bad one."""
     root, name = field.split(".")
-    operation = _schema()[root][name]
+    operation = _schema(seeded)[root][name]
     watch = LogWatch(log)
     numbers = itertools.count(1)
     headers = seeded.headers[caller]
