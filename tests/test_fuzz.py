@@ -17,7 +17,7 @@ import pytest
 
 from app.db import is_postgres
 from app.settings import Settings
-from tests.fuzzing import CALLERS, SCHEMA_FILE, LogWatch, fuzz_as, seed
+from tests.fuzzing import CALLERS, SCHEMA_FILE, LogWatch, fuzz_as, problems_with, seed
 from tests.servers import Server, running_servers
 
 _sdl = graphql.build_schema(SCHEMA_FILE.read_text())
@@ -80,3 +80,63 @@ async def test_every_answer_to_generated_operations_is_clean(
     assert not any(failures), "\n\n".join(f for f in failures if f)
     logged = log.new_text()
     assert "Traceback" not in logged, logged[-4000:]
+
+
+# The checks themselves: each refuses what it is for, so a clean fuzz run means something.
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, '{"errors": [{"message": "x", "extensions": {"code": "BAD_REQUEST"}}]}'),
+        (200, '{"data": null, "errors": [{"extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}'),
+        (200, '{"data": null, "errors": [{"message": "asyncpg.exceptions.DataError"}]}'),
+        (200, '{"data": {"x": {"userErrors": [{"code": "KeyError: 3", "message": ""}]}}}'),
+        (200, '{"data": {"x": {"userErrors": [{"code": "SOMETHING", "message": ""}]}}}'),
+        (400, '{"data": null, "errors": [{"message": "x", "extensions": {"code": "FORBIDDEN"}}]}'),
+        (400, '{"data": {"x": 1}, "errors": []}'),
+        (200, "<html>Internal Server Error</html>"),
+    ],
+    ids=[
+        "5xx",
+        "internal",
+        "driver",
+        "exception-name",
+        "unknown-code",
+        "400-forbidden",
+        "400-data",
+        "not-json",
+    ],
+)
+def test_the_checks_refuse_a_server_fault(status: int, body: str) -> None:
+    assert problems_with(status, body)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (
+            400,
+            '{"data": null, "errors": [{"message": "The operation does not match the '
+            'schema.", "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}',
+        ),
+        (
+            400,
+            '{"data": null, "errors": [{"message": "Too complex.", "extensions": '
+            '{"code": "QUERY_TOO_COMPLEX", "cost": 30000, "maxCost": 20000}}]}',
+        ),
+        (
+            200,
+            '{"data": null, "errors": [{"message": "No store has this id.", '
+            '"extensions": {"code": "UNKNOWN_STORE"}, "path": ["purchase"]}]}',
+        ),
+        (
+            200,
+            '{"data": {"recordPurchase": {"purchase": null, "userErrors": [{"code": '
+            '"INVALID_AMOUNT", "field": ["input", "total"], "message": "Too precise."}]}}}',
+        ),
+    ],
+    ids=["validation", "too-complex", "domain-error", "user-error"],
+)
+def test_the_checks_accept_a_clean_refusal(status: int, body: str) -> None:
+    assert problems_with(status, body) == []
