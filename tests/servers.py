@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -108,21 +109,37 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
             await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path  # the process's stdout and stderr
+
+
+@asynccontextmanager
+async def running_servers(
+    settings: Settings, count: int, *, env: dict[str, str] | None = None
+) -> AsyncIterator[list[Server]]:
+    """`count` server processes on `settings`' database (`env` overrides their environment),
+    ready when entered and stopped on exit."""
+    folder = Path(tempfile.mkdtemp(prefix="cashback-servers-"))
+    processes: list[tuple[asyncio.subprocess.Process, str, Path]] = []
+    try:
+        for n in range(count):
+            log = folder / f"server-{n}.log"
+            process, url = await _spawn(settings, log, **(env or {}))
+            processes.append((process, url, log))
+        await _wait_ready(processes)
+        yield [Server(url, log) for _, url, log in processes]
+    finally:
+        for process, _, _ in processes:
+            await _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 async def servers(database: Settings) -> AsyncIterator[list[str]]:
     """Base URLs of two server processes sharing the PostgreSQL test database."""
     if not is_postgres(database.database_url):
         pytest.skip("the multi-process stories run on PostgreSQL")
-    folder = Path(tempfile.mkdtemp(prefix="redemption-servers-"))
-    processes: list[tuple[asyncio.subprocess.Process, str, Path]] = []
-    try:
-        for n in range(SERVERS):
-            log = folder / f"server-{n}.log"
-            process, url = await _spawn(database, log)
-            processes.append((process, url, log))
-        await _wait_ready(processes)
-        yield [url for _, url, _ in processes]
-    finally:
-        for process, _, _ in processes:
-            await _stop(process)
-        shutil.rmtree(folder, ignore_errors=True)
+    async with running_servers(database, SERVERS) as running:
+        yield [server.url for server in running]
