@@ -94,8 +94,6 @@ from tests.conftest import truncate_tables
 from tests.factories import make_customer
 from tests.ledger import model as m
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
-
 T = TypeVar("T")
 
 CURRENCY = "USD"
@@ -877,6 +875,42 @@ async def world(postgres_only: Settings) -> World:
     )
 
 
+def test_the_model_takes_back_as_semantics_says() -> None:
+    """SEMANTICS.md's example, on the model alone: 5.00 earned on purchase A and 2.00 on B,
+    3.00 spent (of A's credit, which expires first), 4.00 left: a refund of half of A takes
+    back 2.50, leaving 1.50: the 2.00 that A still holds, and 0.50 of what was spent of A
+    from B (that spending moves onto B)."""
+    model = m.Model(
+        now=FROZEN_AT,
+        percent=PERCENT,
+        tiers=TIERS[:1],
+        program=m.Program(0, 30, Decimal(1), 1),
+    )
+    model.record_purchase(
+        external_id="A", customer=0, total=50_00, credits_used=None, occurred_at=FROZEN_AT
+    )
+    model.advance(timedelta(days=1))
+    model.record_purchase(
+        external_id="B", customer=0, total=20_00, credits_used=None, occurred_at=model.now
+    )
+    redemption, _ = model.start(
+        customer=0, key="r", amount=3_00, channel="ONLINE", order_total=None
+    )
+    model.capture(redemption, order_reference="order", order_total=None, with_code=False)
+    assert model.balance(0).available == 4_00
+
+    took = model.refund(external_id="A", amount=25_00, key="half")
+
+    assert took == m.TakeBack(from_pending=0, from_available=2_50, clawback=0)
+    assert model.balance(0).available == 1_50
+    assert [lot.row() for lot in model.lots] == [
+        ("CLOSED", 5_00, 0, 2_50, 0, 2_50, 0),  # state, amount, remaining, spent, expired,
+        ("AVAILABLE", 2_00, 1_50, 50, 0, 0, 0),  # taken back, clawed back
+    ]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.slow
 def test_the_money_core_follows_the_model(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(clock, "datetime", _FrozenDatetime)
     run_seed = int(os.environ.get("MODEL_SEED") or random.SystemRandom().randrange(2**32))
