@@ -84,17 +84,32 @@ async def database(request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
     await app_db.close_db()
 
 
-async def _truncate_all() -> None:
+async def truncate_tables(keep: frozenset[str] = frozenset(), *, quick: bool = False) -> None:
+    """Empty every table but those in `keep` (none of which may reference a table that is
+    emptied: PostgreSQL's TRUNCATE ... CASCADE would empty it too).
+
+    `quick`, on PostgreSQL: DELETE, referencing tables first, instead of TRUNCATE, which
+    makes new files for every table (some 0.4 s for all of them); for the few rows a test
+    leaves, deleting takes milliseconds. Ids then go on from where they were."""
     conn = get_connection("default")
-    models = [model._meta.db_table for app in Tortoise.apps.values() for model in app.values()]
+    models = [
+        model._meta.db_table
+        for app in Tortoise.apps.values()
+        for model in app.values()
+        if model._meta.db_table not in keep
+    ]
     if app_db.dialect() == "postgres":
         _, rows = await conn.execute_query(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
         )
         existing = {row["tablename"] for row in rows}
-        tables = [f'"{t}"' for t in models if t in existing]
-        if tables:
-            await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        tables = [t for t in models if t in existing]
+        if tables and quick:
+            ordered = await _referencing_first(tables)
+            await conn.execute_script("".join(f'DELETE FROM "{t}";' for t in ordered))
+        elif tables:
+            names = ", ".join(f'"{t}"' for t in tables)
+            await conn.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     else:
         _, rows = await conn.execute_query("SELECT name FROM sqlite_master WHERE type = 'table'")
         existing = {row["name"] for row in rows}
@@ -106,10 +121,32 @@ async def _truncate_all() -> None:
         )
 
 
+async def _referencing_first(tables: list[str]) -> list[str]:
+    """PostgreSQL: `tables` ordered so that each comes before every table it references."""
+    _, rows = await get_connection("default").execute_query(
+        "SELECT c.relname AS child, p.relname AS parent FROM pg_constraint f"
+        " JOIN pg_class c ON c.oid = f.conrelid JOIN pg_class p ON p.oid = f.confrelid"
+        " WHERE f.contype = 'f' AND f.connamespace = current_schema()::regnamespace"
+    )
+    referenced_by: dict[str, set[str]] = {t: set() for t in tables}
+    for row in rows:
+        if row["parent"] in referenced_by and row["child"] != row["parent"]:
+            referenced_by[row["parent"]].add(row["child"])
+    ordered: list[str] = []
+    while referenced_by:
+        free = [t for t, children in referenced_by.items() if not children - set(ordered)]
+        if not free:
+            raise AssertionError(f"tables that reference each other: {sorted(referenced_by)}")
+        for t in free:
+            ordered.append(t)
+            del referenced_by[t]
+    return ordered
+
+
 @pytest.fixture
 async def db(database: Settings) -> AsyncIterator[Settings]:
     """An empty database (every table truncated) and a clock at the real time."""
-    await _truncate_all()
+    await truncate_tables()
     await cache.changed_everything()  # TRUNCATE announces no change
     clock.reset()
     yield database

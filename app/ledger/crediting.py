@@ -17,7 +17,7 @@ from app.core.errors import ErrorCode, InvalidAmount, InvalidInput
 from app.ledger import wallets
 from app.ledger.errors import WalletTotalTooLarge
 from app.ledger.postings import LotChange, apply_lot_changes, set_status, transfer
-from app.ledger.settling import settle
+from app.ledger.settling import expire_due_lots, settle
 from app.ledger.values import (
     AVAILABLE,
     CLAWBACK,
@@ -218,6 +218,12 @@ async def _credit(request: CreditRequest, now: datetime) -> int:
     )
     if wallets.is_due(wallet["next_change_at"], now):
         await settle(customer_id, currency, now)
+    elif available_now and int(wallet["reserved"]):
+        # Lots past their expiry that reservations held (they held all the available
+        # money) expire as far as this credit now stands in for them, as a maturing one.
+        expired = await expire_due_lots(customer_id, currency, now, limit=int(wallet["available"]))
+        if expired:
+            await wallets.refresh(wallet["id"], customer_id, currency, now, available=-expired)
     return entry_id
 
 
