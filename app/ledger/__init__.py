@@ -8,6 +8,8 @@ below; the modules inside are the ledger's own:
 - `wallets`: the wallet row: locking it, applying deltas, its schedule.
 - `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`.
 - `crediting`: `credit` and `take_back`.
+- `forfeiting`: `forfeit_all`, a deleted account's credit back to the program.
+- `exporting`: a customer's balances, activity and credits for their data export.
 - `reservations`: `reserve`, `capture_reservation`, `release_reservation`.
 - `reading`: balances, activity and program totals.
 - `consistency`: `reconcile`, the check that every stored number agrees.
@@ -20,7 +22,7 @@ caller's transaction, so the caller's rows and the ledger's commit (or roll back
 How the money is kept (see models.py for the tables):
 - Double entry: every movement is a transfer whose postings sum to zero, between a
   customer's PENDING / AVAILABLE / RESERVED accounts and the program's FUNDING / SPENT /
-  EXPIRED / CLAWBACK accounts. Transfers and postings are only ever inserted.
+  EXPIRED / CLAWBACK / FORFEITED accounts. Transfers and postings are only ever inserted.
 - Each credit is a lot. Spending (capturing a reservation) draws the soonest-expiring lots
   first. The wallet row holds the totals: available + reserved = what remains in AVAILABLE
   lots, pending = what remains in PENDING lots.
@@ -52,6 +54,8 @@ from app.ledger.errors import (
     UnknownReservation,
     WalletTotalTooLarge,
 )
+from app.ledger.exporting import customer_activity, customer_balances, customer_credits
+from app.ledger.forfeiting import FORFEIT, forfeit_all
 from app.ledger.reading import (
     get_balance,
     get_entries,
@@ -66,12 +70,23 @@ from app.ledger.reservations import (
     reserve,
 )
 from app.ledger.settling import settle_due_wallets
-from app.ledger.values import MAX_WALLET_TOTAL, Balance, Entry, ProgramTotals, TakeBack
+from app.ledger.values import (
+    FORFEITED,
+    MAX_WALLET_TOTAL,
+    Balance,
+    Entry,
+    Forfeited,
+    ProgramTotals,
+    TakeBack,
+)
 
 __all__ = [
+    "FORFEIT",
+    "FORFEITED",
     "MAX_WALLET_TOTAL",
     "Balance",
     "Entry",
+    "Forfeited",
     "InsufficientBalance",
     "ProgramTotals",
     "ReservationClosed",
@@ -81,6 +96,10 @@ __all__ = [
     "WalletTotalTooLarge",
     "capture_reservation",
     "credit",
+    "customer_activity",
+    "customer_balances",
+    "customer_credits",
+    "forfeit_all",
     "get_balance",
     "get_entries",
     "has_entries",

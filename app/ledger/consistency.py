@@ -29,8 +29,8 @@ async def reconcile() -> list[str]:
     each transfer's postings sum to zero, the postings of every customer account sum to the
     wallet's stored total, the wallet's totals equal what its lots hold by state and what its
     open reservations hold, no lot's remaining is negative or above its amount, the program's
-    SPENT / EXPIRED / CLAWBACK postings match what the lots record, and every wallet will
-    settle in time."""
+    SPENT / EXPIRED / CLAWBACK / FORFEITED postings match what the lots record, and every
+    wallet will settle in time."""
     if isinstance(db.connection(), TransactionalDBClient):  # inside a caller's transaction
         return await _problems(clock.now())
     async with in_transaction():
@@ -81,6 +81,7 @@ async def _problems(now: datetime) -> list[str]:
             " SUM(CASE WHEN state = 'PENDING' THEN remaining ELSE 0 END) AS pending,"
             " SUM(CASE WHEN state = 'AVAILABLE' THEN remaining ELSE 0 END) AS available,"
             " SUM(spent) AS spent, SUM(expired) AS expired, SUM(clawed_back) AS clawed_back,"
+            " SUM(CASE WHEN state = 'FORFEITED' THEN remaining ELSE 0 END) AS forfeited,"
             " SUM(amount - taken_back - clawed_back) AS earned"
             " FROM ledger_lots GROUP BY customer_id, currency"
         )
@@ -117,6 +118,7 @@ async def _problems(now: datetime) -> list[str]:
             ("spent", posted.get("SPENT", 0), _int(lot.get("spent")), "lots"),
             ("expired", posted.get("EXPIRED", 0), _int(lot.get("expired")), "lots"),
             ("clawback", -posted.get("CLAWBACK", 0), _int(lot.get("clawed_back")), "lots"),
+            ("forfeited", posted.get("FORFEITED", 0), _int(lot.get("forfeited")), "lots"),
         ]
         for name, stored, derived, source in checks:
             if stored != derived:
@@ -128,7 +130,7 @@ async def _problems(now: datetime) -> list[str]:
         " OR remaining + spent + expired + taken_back <> amount"
         " OR taken_back + clawed_back > amount"
         " OR (state IN ('CLOSED', 'EXPIRED') AND remaining <> 0)"
-        " OR (state IN ('PENDING', 'AVAILABLE') AND remaining <= 0)"
+        " OR (state IN ('PENDING', 'AVAILABLE', 'FORFEITED') AND remaining <= 0)"
     ):
         found.append(f"lot {row['id']}: inconsistent {dict(row)}")
 

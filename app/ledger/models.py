@@ -9,7 +9,7 @@ A customer's money lives in a wallet per currency, identified by (customer_id, c
   the REDEMPTION entry keyed by `reservation_key`.
 - `Transfer` and `Posting`: double entry, append-only. Each transfer's postings sum to zero.
   Customer accounts are (customer, currency, PENDING | AVAILABLE | RESERVED); program
-  accounts are (currency, FUNDING | SPENT | EXPIRED | CLAWBACK), each posting naming the
+  accounts are (currency, FUNDING | SPENT | EXPIRED | CLAWBACK | FORFEITED), each posting naming the
   customer it concerns. Program accounts keep no stored balance (a hot row every
   transaction would queue on); their balance is the sum of their postings.
 """
@@ -95,7 +95,8 @@ class Lot(Model):
     entry: fields.ForeignKeyRelation[Entry] = fields.ForeignKeyField(
         "ledger.Entry", related_name="lots", on_delete=fields.RESTRICT
     )
-    # PENDING (not yet matured), AVAILABLE, CLOSED (nothing left), EXPIRED
+    # PENDING (not yet matured), AVAILABLE, CLOSED (nothing left), EXPIRED, FORFEITED
+    # (the account was deleted; `remaining` is what the lot held then, moved to FORFEITED)
     state = fields.CharField(max_length=16)
     amount = fields.BigIntField()
     remaining = fields.BigIntField()
@@ -149,7 +150,7 @@ class Transfer(Model):
     id = fields.BigIntField(primary_key=True)
     customer_id = fields.BigIntField()
     currency = fields.CharField(max_length=3)
-    # CREDIT MATURE EXPIRE RESERVE CAPTURE RELEASE TAKE_BACK
+    # CREDIT MATURE EXPIRE RESERVE CAPTURE RELEASE TAKE_BACK FORFEIT
     kind = fields.CharField(max_length=16)
     entry: fields.ForeignKeyNullableRelation[Entry] = fields.ForeignKeyField(
         "ledger.Entry", related_name="transfers", null=True, on_delete=fields.RESTRICT
@@ -169,7 +170,8 @@ class Posting(Model):
     )
     customer_id = fields.BigIntField()
     currency = fields.CharField(max_length=3)
-    # PENDING AVAILABLE RESERVED (the customer's); FUNDING SPENT EXPIRED CLAWBACK (program's)
+    # PENDING AVAILABLE RESERVED (the customer's); FUNDING SPENT EXPIRED CLAWBACK FORFEITED
+    # (the program's)
     account = fields.CharField(max_length=16)
     amount = fields.BigIntField()
 

@@ -15,9 +15,12 @@ MAX_WALLET_TOTAL = 10**15
 # Accounts. The customer's hold what the customer has; the program's are the other side.
 PENDING, AVAILABLE, RESERVED = "PENDING", "AVAILABLE", "RESERVED"
 FUNDING, SPENT, EXPIRED, CLAWBACK = "FUNDING", "SPENT", "EXPIRED", "CLAWBACK"
+# What a deleted account still held (pending or available): the program's again.
+FORFEITED = "FORFEITED"
 
-# Lot states: PENDING (not matured), AVAILABLE, CLOSED (nothing left), EXPIRED.
-LOT_CLOSED, LOT_EXPIRED = "CLOSED", "EXPIRED"
+# Lot states: PENDING (not matured), AVAILABLE, CLOSED (nothing left), EXPIRED, and
+# FORFEITED (its account was deleted: `remaining` is what it held then, on FORFEITED).
+LOT_CLOSED, LOT_EXPIRED, LOT_FORFEITED = "CLOSED", "EXPIRED", "FORFEITED"
 
 
 def utc(value: datetime) -> datetime:
@@ -62,6 +65,19 @@ class TakeBack:
     from_pending: int
     from_available: int
     clawback: int
+
+
+@dataclass(frozen=True)
+class Forfeited:
+    """What a deleted account's wallet in one currency gave up to the program."""
+
+    currency: str
+    pending: int
+    available: int
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.available
 
 
 @dataclass(frozen=True)
