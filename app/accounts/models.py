@@ -142,3 +142,15 @@ class PartnerClient(Model):
     @property
     def scope_list(self) -> list[str]:
         return self.scopes.split()
+
+
+class AccountDeletion(Model):
+    """A customer who deleted their account, for the operator: the id their anonymised
+    purchases and ledger still carry, and when. Nothing personal."""
+
+    id = fields.BigIntField(primary_key=True)
+    customer_id = fields.BigIntField(unique=True)
+    deleted_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "account_deletions"

@@ -12,6 +12,11 @@ class UnknownCustomer(DomainError):
     default_message = "No customer matches this reference."
 
 
+class CustomerDeleted(DomainError):
+    code = ErrorCode.CUSTOMER_DELETED
+    default_message = "This customer deleted their account: nothing more can be recorded for it."
+
+
 class DuplicatePurchaseMismatch(DomainError):
     code = ErrorCode.DUPLICATE_PURCHASE_MISMATCH
     default_message = "This externalId was already recorded at this store with other details."

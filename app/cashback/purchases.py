@@ -21,10 +21,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import db, ledger
+from app.accounts import erasure as accounts_erasure
 from app.accounts import service as accounts
 from app.cashback import offers_seam
 from app.cashback.earning import Earning, Line, Part, PurchaseFacts, RuleTerms, compute_cashback
 from app.cashback.errors import (
+    CustomerDeleted,
     DuplicatePurchaseMismatch,
     ItemsTotalMismatch,
     OccurredInFuture,
@@ -290,9 +292,14 @@ def _check_items(
     return items
 
 
+# What a reference by customerId resolves to when that customer deleted their account.
+DELETED = -1
+
+
 async def _resolve_customers(refs: Iterable[CustomerRef]) -> dict[CustomerRef, int | None]:
-    """The active customer each reference names (None for none), found by accounts in one
-    query per kind of reference in the batch."""
+    """The active customer each reference names (None for none; DELETED for a customerId
+    of a deleted account), found by accounts in one query per kind of reference in the
+    batch (and one more only when some customerId names nobody active)."""
     wanted = set(refs)
     pks = {ref: _customer_pk(ref.customer_id) for ref in wanted if ref.customer_id is not None}
     found = await accounts.find_customers(
@@ -309,6 +316,12 @@ async def _resolve_customers(refs: Iterable[CustomerRef]) -> dict[CustomerRef, i
         else:
             pk = pks.get(ref)
             resolved[ref] = pk if pk in found.ids else None
+    missing = [pk for ref, pk in pks.items() if pk is not None and resolved[ref] is None]
+    if missing:
+        deleted = await accounts_erasure.deleted_customer_ids(missing)
+        for ref, pk in pks.items():
+            if pk in deleted:
+                resolved[ref] = DELETED
     return resolved
 
 
@@ -508,7 +521,10 @@ async def look_up(
                     catalog.check_store_scope(r.store, merchant_scope, field=[*r.path, "storeId"])
         if r.customer is not None:
             r.customer_id = customers[r.customer]
-            if r.customer_id is None:
+            if r.customer_id == DELETED:
+                r.customer_id = None
+                problems.add(CustomerDeleted(field=_customer_field(r.path, r.customer)))
+            elif r.customer_id is None:
                 problems.add(UnknownCustomer(field=_customer_field(r.path, r.customer)))
         looked_up.append(DomainErrors(problems.errors) if problems else r)
     return looked_up
