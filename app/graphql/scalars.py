@@ -20,9 +20,10 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import dateutil.parser
+import orjson
 import strawberry
 from graphql import (
     DocumentNode,
@@ -321,3 +322,41 @@ class Connection(Generic[T]):
             edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
+
+
+# A JSON value sent as input is at most this deep and this long once encoded: the scalar is
+# meant for answers (an export), and input must stay bounded like every other scalar.
+MAX_JSON_DEPTH = 10
+MAX_JSON_INPUT_BYTES = 10_000
+
+
+def _json_depth(value: object, depth: int = 0) -> int:
+    if depth > MAX_JSON_DEPTH:
+        return depth
+    if isinstance(value, dict):
+        return max((_json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+    if isinstance(value, list):
+        return max((_json_depth(v, depth + 1) for v in value), default=depth + 1)
+    return depth
+
+
+def _parse_json(value: object) -> object:
+    if _json_depth(value) > MAX_JSON_DEPTH:
+        raise GraphQLError(f"A JSON value may nest at most {MAX_JSON_DEPTH} levels.")
+    if len(orjson.dumps(value)) > MAX_JSON_INPUT_BYTES:
+        raise GraphQLError(f"A JSON value may be at most {MAX_JSON_INPUT_BYTES:,} bytes.")
+    return value
+
+
+# The type resolvers annotate with; its scalar is `json_scalar` (see app/graphql/schema.py).
+JSON = NewType("JSON", object)
+
+
+def json_scalar() -> ScalarDefinition:
+    """`JSON`: any JSON value out; in, bounded in depth and size."""
+    return scalar(
+        name="JSON",
+        description="A JSON value (an object, list, string, number, boolean or null).",
+        serialize=lambda value: value,
+        parse_value=_parse_json,
+    )

@@ -20,11 +20,13 @@ from app.graphql.limits import limit_extensions
 from app.graphql.metrics import OperationMetrics
 from app.graphql.node import Node, NodeQuery
 from app.graphql.scalars import (
+    JSON,
     bounded_executor,
     bounded_literals,
     datetime_scalar,
     decimal_scalar,
     input_bounds,
+    json_scalar,
 )
 from app.graphql.viewer import ViewerQuery
 from app.settings import Settings
@@ -79,7 +81,11 @@ def build_schema(
             disable_field_suggestions=settings.is_production,
             relay_max_results=settings.max_page_size,
         ),
-        scalar_overrides={Decimal: decimal_scalar(bounds), datetime: datetime_scalar(bounds)},
+        scalar_overrides={
+            Decimal: decimal_scalar(bounds),
+            datetime: datetime_scalar(bounds),
+            JSON: json_scalar(),
+        },
         execution_context_class=bounded_executor(bounds),
     )
     schema.production = settings.is_production
