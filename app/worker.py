@@ -9,6 +9,7 @@ import logging
 
 from app.accounts.service import purge_expired_refresh_tokens
 from app.ledger import settle_due_wallets
+from app.privacy.service import forfeit_leftovers
 from app.redemptions.service import expire_lapsed
 from app.throttling.service import purge as purge_throttle_counters
 
@@ -23,6 +24,7 @@ async def run_once() -> dict[str, int]:
     return {
         "wallets_settled": await settle_due_wallets(limit=BATCH),
         "redemptions_expired": await expire_lapsed(limit=BATCH),
+        "deleted_accounts_forfeited": await forfeit_leftovers(),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
@@ -194,3 +195,9 @@ async def export_sessions(*, customer_id: int) -> AsyncIterator[Record]:
 
 async def get_active_customer(customer_id: int) -> User | None:
     return await User.get_or_none(id=customer_id, deleted_at=None, role=Role.CUSTOMER)
+
+
+async def deleted_since(moment: datetime) -> list[int]:
+    """The ids of the customers who deleted their account at `moment` or later."""
+    rows = await AccountDeletion.filter(deleted_at__gte=moment).values_list("customer_id")
+    return sorted(int(pk) for (pk,) in rows)

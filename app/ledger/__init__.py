@@ -54,7 +54,12 @@ from app.ledger.errors import (
     UnknownReservation,
     WalletTotalTooLarge,
 )
-from app.ledger.exporting import customer_activity, customer_balances, customer_credits
+from app.ledger.exporting import (
+    customer_activity,
+    customer_balances,
+    customer_credits,
+    customers_holding,
+)
 from app.ledger.forfeiting import FORFEIT, forfeit_all
 from app.ledger.reading import (
     get_balance,
@@ -99,6 +104,7 @@ __all__ = [
     "customer_activity",
     "customer_balances",
     "customer_credits",
+    "customers_holding",
     "forfeit_all",
     "get_balance",
     "get_entries",

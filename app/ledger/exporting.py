@@ -77,3 +77,17 @@ async def customer_credits(*, customer_id: int) -> AsyncIterator[Record]:
                 "availableAt": when(row["available_at"]),
                 "expiresAt": when(row["expires_at"]),
             }
+
+
+async def customers_holding(*, customer_ids: list[int]) -> list[int]:
+    """Those of these customers whose wallets hold anything (pending, available or
+    reserved), in one statement."""
+    if not customer_ids:
+        return []
+    rows = await db.rows(
+        "SELECT DISTINCT customer_id FROM ledger_wallets"  # noqa: S608
+        f" WHERE customer_id IN ({db.marks(len(customer_ids))})"
+        " AND available + pending + reserved > 0 ORDER BY customer_id",
+        *customer_ids,
+    )
+    return [int(row["customer_id"]) for row in rows]

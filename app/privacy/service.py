@@ -202,3 +202,24 @@ async def _erase(customer_id: int) -> Deletion:
         await segments.erase_customer(customer_id=customer_id)
         await ExportClaim.filter(customer_id=customer_id).delete()
     return Deletion(customer_id, erased.sessions_ended, released, forfeited)
+
+
+# How far back the worker looks for credit that reached a deleted account.
+LEFTOVER_WINDOW = timedelta(days=1)
+
+
+async def forfeit_leftovers() -> int:
+    """Forfeit credit that reached a recently deleted account after its deletion (a
+    purchase a partner was recording at that very moment, whose customer was looked up just
+    before): for the worker; how many accounts it forfeited. Nothing is reserved there (the
+    customer can no longer redeem), so it all goes."""
+    deleted = await accounts.deleted_since(clock.now() - LEFTOVER_WINDOW)
+    holding = await ledger.customers_holding(customer_ids=deleted)
+    for customer_id in holding:
+        forfeited = await ledger.forfeit_all(customer_id=customer_id)
+        log.info(
+            "forfeited after deletion: customer %s, %s",
+            customer_id,
+            ", ".join(f"{f.total} {f.currency}" for f in forfeited),
+        )
+    return len(holding)

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from app import db
 from app.core import clock
 from app.privacy import service
+from app.settings import Settings
 from tests.factories import make_customer
 from tests.privacy.stories import EXPORT, export_of, make_member
 from tests.support import Api
@@ -157,3 +159,28 @@ async def test_memory_does_not_grow_with_the_history(api: Api) -> None:
     assert (small_count, large_count) == (1_000, 4_000)
     assert large_size > 3.9 * small_size
     assert large_peak < 1.3 * small_peak, (small_peak, large_peak)
+
+
+async def test_one_export_at_a_time_across_server_processes(
+    postgres_only: Settings, servers: list[str], api: Api
+) -> None:
+    # Given an export running in this process
+    ana = await make_member(api, "Ana")
+    claim = await service.start_export(customer_id=ana.user.id)
+    headers = {"Authorization": f"Bearer {ana.access_token}"}
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        # When each server process is asked for one
+        refused = [
+            (await client.post(f"{url}/graphql", json={"query": EXPORT}, headers=headers)).json()
+            for url in servers
+        ]
+        # Then each refuses; once the first is done, a server builds it
+        assert [
+            [e["code"] for e in answer["data"]["exportMyData"]["userErrors"]] for answer in refused
+        ] == [["EXPORT_IN_PROGRESS"]] * len(servers)
+        assert [chunk async for chunk in service.export_chunks(claim)]
+        done = (
+            await client.post(f"{servers[-1]}/graphql", json={"query": EXPORT}, headers=headers)
+        ).json()
+    assert done["data"]["exportMyData"]["export"]["profile"]["email"] == ana.email
