@@ -201,3 +201,10 @@ async def deleted_since(moment: datetime) -> list[int]:
     """The ids of the customers who deleted their account at `moment` or later."""
     rows = await AccountDeletion.filter(deleted_at__gte=moment).values_list("customer_id")
     return sorted(int(pk) for (pk,) in rows)
+
+
+async def all_deleted_ids() -> frozenset[int]:
+    """Every customer id whose account was deleted (for rebuilds, which must not bring
+    back what deletion erased)."""
+    rows = await AccountDeletion.all().values_list("customer_id")
+    return frozenset(int(pk) for (pk,) in rows)

@@ -20,6 +20,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from app import db
+from app.accounts import erasure as accounts_erasure
 from app.cashback.models import Purchase, PurchaseItem, PurchaseStatus
 from app.catalog.service import normalize_category
 from app.catalog.values import Channel
@@ -154,6 +155,10 @@ async def rebuild_profiles(*, now: datetime) -> int:
     since = datetime.combine(segments.window_start(now), time(0), tzinfo=UTC)
     async with in_transaction():
         await segments.lock_profiles()
+        # A deleted account's purchases stay for the books, but its profile went with it.
+        deleted = await accounts_erasure.all_deleted_ids()
         totals = [_totals(row) for row in await db.rows(_TOTALS)]
         days = _spend_days(await db.rows(_LINES, since))
+        totals = [t for t in totals if t.customer_id not in deleted]
+        days = [d for d in days if d.customer_id not in deleted]
         return await segments.replace_profiles(totals, days, now=now)

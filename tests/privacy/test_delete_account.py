@@ -9,6 +9,8 @@ import pytest
 
 from app import db
 from app.accounts.models import AccountDeletion, User
+from app.cashback.profiles import rebuild_profiles
+from app.core import clock
 from app.core.ids import encode_id
 from tests.accounts.factories import PROFILE, REFRESH, SIGN_IN, SIGN_UP
 from tests.cashback.factories import purchase_input, refund, writer
@@ -153,3 +155,19 @@ async def test_the_email_can_sign_up_again_as_a_new_account(api: Api) -> None:
     fresh = await export_of(api, session["accessToken"])
     assert fresh["customerId"] != encode_id("Customer", ana.user.id)
     assert fresh["purchases"] == [] and fresh["activity"] == [] and fresh["balances"] == []
+
+
+async def test_rebuilding_profiles_does_not_bring_back_a_deleted_ones(api: Api) -> None:
+    # Given two customers with purchases, one of whom deleted the account
+    ana = await make_member(api, "Ana")
+    bruno = await make_member(api, "Bruno")
+    assert (await delete(api, ana.access_token))["data"]["deleteAccount"]["userErrors"] == []
+
+    # When every profile is rebuilt from the purchases (which stay)
+    await rebuild_profiles(now=clock.now())
+
+    # Then the deleted customer has none again, and the other one has theirs
+    profiles = await db.rows("SELECT customer_id FROM customer_profiles ORDER BY customer_id")
+    assert [int(row["customer_id"]) for row in profiles] == [bruno.user.id]
+    days = await db.rows("SELECT DISTINCT customer_id FROM profile_spend_days")
+    assert [int(row["customer_id"]) for row in days] == [bruno.user.id]
