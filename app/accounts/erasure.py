@@ -56,6 +56,7 @@ class Erased:
 
     erased: bool
     sessions_ended: int
+    throttle_keys: tuple[str, ...] = ()
 
 
 def tombstone_email(customer_id: int) -> str:
@@ -103,14 +104,14 @@ async def erase_customer(*, customer_id: int) -> Erased:
         f"sign-in:account-address:{user.email}:{address or 'unknown'}"
         for address in [*(address for _, address in sessions), None]
     }
-    for key in sorted(keys):
+    return Erased(erased=True, sessions_ended=ended, throttle_keys=tuple(sorted(keys)))
+
+
+async def forget_counters(erased: Erased) -> None:
+    """After the erasure has committed: the person's throttling counters go too (they live
+    in Redis or the database, outside the erasure's transaction)."""
+    for key in erased.throttle_keys:
         await throttling.reset(key=key)
-    return Erased(erased=True, sessions_ended=ended)
-
-
-async def is_deleted_customer(customer_id: int) -> bool:
-    """Whether this id was a customer who deleted their account."""
-    return await AccountDeletion.exists(customer_id=customer_id)
 
 
 async def deleted_customer_ids(customer_ids: list[int]) -> frozenset[int]:

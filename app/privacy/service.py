@@ -24,6 +24,7 @@ from app.cashback import privacy as cashback
 from app.core import clock
 from app.core.errors import DomainError, ErrorCode, NotFound
 from app.core.export import Record
+from app.core.money import Money
 from app.offers import privacy as offers
 from app.privacy.models import ExportClaim
 from app.redemptions import privacy as redemptions
@@ -179,18 +180,19 @@ async def delete_account(*, customer_id: int, password: str, client: Client = Cl
     purchases lose their free text, profiles and offer standings go. A wrong password, or a
     refusal, changes nothing."""
     await accounts.confirm_password(user_id=customer_id, password=password, client=client)
-    deletion = await db.retrying(lambda: _erase(customer_id))
+    deletion, erased = await db.retrying(lambda: _erase(customer_id))
+    await accounts.forget_counters(erased)
     log.info(
         "account deleted: customer %s, %s sessions ended, %s redemptions released, forfeited %s",
         customer_id,
         deletion.sessions_ended,
         deletion.redemptions_released,
-        ", ".join(f"{f.total} {f.currency}" for f in deletion.forfeited) or "nothing",
+        _amounts(deletion.forfeited) or "nothing",
     )
     return deletion
 
 
-async def _erase(customer_id: int) -> Deletion:
+async def _erase(customer_id: int) -> tuple[Deletion, accounts.Erased]:
     async with in_transaction():
         erased = await accounts.erase_customer(customer_id=customer_id)  # locks the account
         if not erased.erased:
@@ -201,7 +203,11 @@ async def _erase(customer_id: int) -> Deletion:
         await offers.erase_customer(customer_id=customer_id)
         await segments.erase_customer(customer_id=customer_id)
         await ExportClaim.filter(customer_id=customer_id).delete()
-    return Deletion(customer_id, erased.sessions_ended, released, forfeited)
+    return Deletion(customer_id, erased.sessions_ended, released, forfeited), erased
+
+
+def _amounts(forfeited: list[ledger.Forfeited]) -> str:
+    return ", ".join(str(Money.from_minor(f.total, f.currency)) for f in forfeited if f.total)
 
 
 # How far back the worker looks for credit that reached a deleted account.
@@ -220,6 +226,6 @@ async def forfeit_leftovers() -> int:
         log.info(
             "forfeited after deletion: customer %s, %s",
             customer_id,
-            ", ".join(f"{f.total} {f.currency}" for f in forfeited),
+            _amounts(forfeited),
         )
     return len(holding)

@@ -3,6 +3,7 @@ reconciled, the remaining credit forfeited, every session ended, the partner tol
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
@@ -171,3 +172,20 @@ async def test_rebuilding_profiles_does_not_bring_back_a_deleted_ones(api: Api) 
     assert [int(row["customer_id"]) for row in profiles] == [bruno.user.id]
     days = await db.rows("SELECT DISTINCT customer_id FROM profile_spend_days")
     assert [int(row["customer_id"]) for row in days] == [bruno.user.id]
+
+
+async def test_the_persons_throttling_counters_go_with_the_account(api: Api) -> None:
+    # Given failed sign-ins on the account (counted under keys made from the email)
+    ana = await make_member(api, "Ana")
+    for n in range(3):
+        await api.gql(SIGN_IN, {"input": {"email": ana.email, "password": f"wrong-pass-{n}"}})
+    named = [f"sign-in:account:{ana.email}", f"sign-in:account-address:{ana.email}:127.0.0.1"]
+    keys = [hashlib.sha256(key.encode()).hexdigest() for key in named]
+    counted = f"SELECT key FROM throttle_counters WHERE key IN ({db.marks(len(keys))})"
+    assert len(await db.rows(counted, *keys)) == 2
+
+    # When the account is deleted
+    assert (await delete(api, ana.access_token))["data"]["deleteAccount"]["userErrors"] == []
+
+    # Then those counters are gone
+    assert await db.rows(counted, *keys) == []
