@@ -60,7 +60,7 @@ from app.ledger.exporting import (
     customer_credits,
     customers_holding,
 )
-from app.ledger.forfeiting import FORFEIT, forfeit_all
+from app.ledger.forfeiting import FORFEIT, ReservationsStillOpen, forfeit_all
 from app.ledger.reading import (
     get_balance,
     get_entries,
@@ -96,6 +96,7 @@ __all__ = [
     "ProgramTotals",
     "ReservationClosed",
     "ReservationExpired",
+    "ReservationsStillOpen",
     "TakeBack",
     "UnknownReservation",
     "WalletTotalTooLarge",

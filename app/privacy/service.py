@@ -197,13 +197,31 @@ async def _erase(customer_id: int) -> tuple[Deletion, accounts.Erased]:
         erased = await accounts.erase_customer(customer_id=customer_id)  # locks the account
         if not erased.erased:
             raise NotFound("No such account.")
-        released = await redemptions.release_open(customer_id=customer_id)
-        forfeited = await ledger.forfeit_all(customer_id=customer_id)
+        released, forfeited = await _release_and_forfeit(customer_id)
         await cashback.anonymise_customer(customer_id=customer_id)
         await offers.erase_customer(customer_id=customer_id)
         await segments.erase_customer(customer_id=customer_id)
         await ExportClaim.filter(customer_id=customer_id).delete()
     return Deletion(customer_id, erased.sessions_ended, released, forfeited), erased
+
+
+# Rounds of releasing and forfeiting before giving up (the transaction then rolls back).
+RELEASE_ROUNDS = 3
+
+
+async def _release_and_forfeit(customer_id: int) -> tuple[int, list[ledger.Forfeited]]:
+    """Release the open redemptions, then forfeit what is left. A redemption the customer
+    started at that very moment (committed after the release looked) makes the forfeit
+    refuse: it is released in the next round."""
+    released = 0
+    for _ in range(RELEASE_ROUNDS - 1):
+        released += await redemptions.release_open(customer_id=customer_id)
+        try:
+            return released, await ledger.forfeit_all(customer_id=customer_id)
+        except ledger.ReservationsStillOpen:
+            continue
+    released += await redemptions.release_open(customer_id=customer_id)
+    return released, await ledger.forfeit_all(customer_id=customer_id)
 
 
 def _amounts(forfeited: list[ledger.Forfeited]) -> str:

@@ -13,6 +13,7 @@ from app.accounts.models import AccountDeletion, User
 from app.cashback.profiles import rebuild_profiles
 from app.core import clock
 from app.core.ids import encode_id
+from app.privacy import service
 from tests.accounts.factories import PROFILE, REFRESH, SIGN_IN, SIGN_UP
 from tests.cashback.factories import purchase_input, refund, writer
 from tests.cashback.test_record_purchases import RECORD_MANY
@@ -189,3 +190,33 @@ async def test_the_persons_throttling_counters_go_with_the_account(api: Api) -> 
 
     # Then those counters are gone
     assert await db.rows(counted, *keys) == []
+
+
+async def test_a_redemption_started_during_the_deletion_is_released_too(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a redemption that the deletion's first look at open redemptions misses (as one
+    # started and committed at that very moment would be)
+    ana = await make_member(api, "Ana")
+    before = await held(ana)
+    release_open = service.redemptions.release_open
+    looks: list[int] = []
+
+    async def missing_the_first(*, customer_id: int) -> int:
+        looks.append(customer_id)
+        return 0 if len(looks) == 1 else await release_open(customer_id=customer_id)
+
+    monkeypatch.setattr(service.redemptions, "release_open", missing_the_first)
+
+    # When the account is deleted
+    answer = await delete(api, ana.access_token)
+
+    # Then the forfeit found money reserved, so the redemption was released in a second
+    # round and everything forfeited, in the one transaction
+    assert answer["data"]["deleteAccount"]["userErrors"] == [], answer
+    assert len(looks) == 2
+    assert await held(ana) == 0 and await forfeited(ana) == before
+    still_open = await db.rows(
+        "SELECT id FROM redemptions WHERE customer_id = ? AND status = 'RESERVED'", ana.user.id
+    )
+    assert still_open == []
