@@ -244,13 +244,21 @@ async def test_an_admin_chooses_a_period_and_sees_the_apis_numbers(
     _assert_shows(browser, api)
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-rates canvas")
 
+    # A period that ends before it starts is refused; the numbers shown stay.
+    _type_date(_labelled(browser, "From"), last)
+    _type_date(_labelled(browser, "To (inclusive)"), first)
+    _button(browser, "Show").click()
+    _wait(browser, "the refusal", lambda: "ends before it starts" in _alert(browser))
+    view = browser.find_element(By.ID, "metrics-view")
+    assert view.get_attribute("data-from") == shown[0]
+    _assert_shows(browser, api)
+
     # A preset.
     _button(browser, "This year").click()
     shown = _period_shown(browser, previous=shown[0])
     assert shown[0] == _midnight(date(today.year, 1, 1))
     _assert_shows(browser, await _api_metrics(server, shown))
-
-    assert _alert(browser) == ""
+    assert _alert(browser) == ""  # the refusal went with the new period
     assert console_problems(browser) == []
 
 

@@ -106,9 +106,7 @@
   function renderTiles(metrics) {
     for (const dd of document.querySelectorAll("#tiles dd")) {
       const key = dd.id.replace("metric-", "");
-      const value = metrics[key];
-      dd.textContent = format[dd.dataset.kind](value);
-      dd.dataset.value = value && typeof value === "object" ? value.amount : JSON.stringify(value);
+      dd.textContent = format[dd.dataset.kind](metrics[key]);
     }
   }
 
