@@ -31,7 +31,7 @@ BROWSER_OFFSET = timezone(timedelta(hours=-3))  # tests/dashboard/browser.py's T
 WAIT = 20.0
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "BRL": "R$"}  # as en-US writes them
 MONEY = "{ amount currencyCode }"
-METRICS = f"""query Metrics($from: DateTime!, $to: DateTime!) {{
+METRICS = f"""query Metrics($from: DateTime!, $to: DateTime!, $interval: MetricsInterval!) {{
   programMetrics(from: $from, to: $to) {{
     activeCustomers purchaseCount sales {MONEY}
     repurchaseRate retentionRate omnichannelRate
@@ -39,6 +39,9 @@ METRICS = f"""query Metrics($from: DateTime!, $to: DateTime!) {{
     averageTicketWithoutRedemption {MONEY} lifetimeValue {MONEY}
     cashbackIssued {MONEY} cashbackRedeemed {MONEY} cashbackExpired {MONEY}
     outstandingLiability {MONEY}
+    finance {{ pending {MONEY} available {MONEY} reserved {MONEY} outstanding {MONEY}
+      issued {MONEY} redeemed {MONEY} expired {MONEY} clawedBack {MONEY} forfeited {MONEY} }}
+    series(interval: $interval) {{ from repurchaseRate retentionRate }}
     byChannel {{ channel purchaseCount sales {MONEY} }}
     topOffers(first: 5) {{ title activations cashbackIssued {MONEY} }}
   }}
@@ -113,8 +116,14 @@ async def _admin_token(url: str) -> str:
     return data["signIn"]["session"]["accessToken"]
 
 
+def _interval(period: tuple[str, str]) -> str:
+    """The series' interval the page asks for a period of this many days."""
+    days = (datetime.fromisoformat(period[1]) - datetime.fromisoformat(period[0])).days
+    return "DAY" if days <= 62 else "WEEK" if days <= 366 else "MONTH"
+
+
 async def _api_metrics(url: str, period: tuple[str, str]) -> dict[str, Any]:
-    variables = {"from": period[0], "to": period[1]}
+    variables = {"from": period[0], "to": period[1], "interval": _interval(period)}
     return (await _call(url, METRICS, variables, await _admin_token(url)))["programMetrics"]
 
 
@@ -129,6 +138,12 @@ def _shown(value: Any) -> str:
     # A share, rounded half up from the float's exact value, as Intl does.
     percent = (Decimal(value) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
     return f"{percent}%"
+
+
+def _day(moment: str) -> str:
+    """A moment's day in the browser's time zone, as en-US writes it (medium)."""
+    day = datetime.fromisoformat(moment).astimezone(BROWSER_OFFSET)
+    return f"{day:%b} {day.day}, {day.year}"
 
 
 # --- the page's side -----------------------------------------------------------------
@@ -190,6 +205,16 @@ def _table(browser: WebDriver, table_id: str) -> list[list[str]]:
 
 def _assert_shows(browser: WebDriver, api: dict[str, Any]) -> None:
     assert _tiles(browser) == {label: _shown(api[key]) for label, key in TILES.items()}
+    finance = _table(browser, "table-finance")
+    keys = ["pending", "available", "reserved", "outstanding", "issued", "redeemed"]
+    keys += ["expired", "clawedBack", "forfeited"]
+    assert [row[1] for row in finance] == [_shown(api["finance"][key]) for key in keys]
+    assert [row[1:] for row in _table(browser, "table-rates")] == [
+        [_shown(p["repurchaseRate"]), _shown(p["retentionRate"])] for p in api["series"]
+    ]
+    assert [row[0] for row in _table(browser, "table-rates")] == [
+        _day(p["from"]) for p in api["series"]
+    ]
     channels = _table(browser, "table-channels")
     names = {"ONLINE": "Online", "IN_STORE": "In store"}
     assert [(row[0], row[2], row[3]) for row in channels] == [
