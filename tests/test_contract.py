@@ -33,7 +33,6 @@ NOT_YET_BUILT = {
     "Notifications",
     "MarkNotificationsRead",
     "BalanceChanged",
-    "ProgramMetrics",
 }
 
 
