@@ -40,7 +40,8 @@ METRICS = f"""query Metrics($from: DateTime!, $to: DateTime!, $interval: Metrics
     cashbackIssued {MONEY} cashbackRedeemed {MONEY} cashbackExpired {MONEY}
     outstandingLiability {MONEY}
     finance {{ pending {MONEY} available {MONEY} reserved {MONEY} outstanding {MONEY}
-      issued {MONEY} redeemed {MONEY} expired {MONEY} clawedBack {MONEY} forfeited {MONEY} }}
+      issued {MONEY} redeemed {MONEY} expired {MONEY} reversed {MONEY} clawedBack {MONEY}
+      forfeited {MONEY} }}
     series(interval: $interval) {{ from repurchaseRate retentionRate }}
     byChannel {{ channel purchaseCount sales {MONEY} }}
     topOffers(first: 5) {{ title activations cashbackIssued {MONEY} }}
@@ -207,7 +208,7 @@ def _assert_shows(browser: WebDriver, api: dict[str, Any]) -> None:
     assert _tiles(browser) == {label: _shown(api[key]) for label, key in TILES.items()}
     finance = _table(browser, "table-finance")
     keys = ["pending", "available", "reserved", "outstanding", "issued", "redeemed"]
-    keys += ["expired", "clawedBack", "forfeited"]
+    keys += ["expired", "reversed", "clawedBack", "forfeited"]
     assert [row[1] for row in finance] == [_shown(api["finance"][key]) for key in keys]
     assert [row[1:] for row in _table(browser, "table-rates")] == [
         [_shown(p["repurchaseRate"]), _shown(p["retentionRate"])] for p in api["series"]

@@ -18,7 +18,7 @@
       outstandingLiability ${MONEY}
       finance {
         pending ${MONEY} available ${MONEY} reserved ${MONEY} outstanding ${MONEY}
-        issued ${MONEY} redeemed ${MONEY} expired ${MONEY} clawedBack ${MONEY} forfeited ${MONEY}
+        issued ${MONEY} redeemed ${MONEY} expired ${MONEY} reversed ${MONEY} clawedBack ${MONEY} forfeited ${MONEY}
       }
       byChannel { channel activeCustomers purchaseCount sales ${MONEY} averageTicket ${MONEY} redemptionCount redeemed ${MONEY} }
       series(interval: $interval) { from to repurchaseRate retentionRate }
@@ -127,6 +127,7 @@
       ["Issued in the period", format.money(f.issued)],
       ["Redeemed in the period", format.money(f.redeemed)],
       ["Expired in the period", format.money(f.expired)],
+      ["Taken back by refunds in the period", format.money(f.reversed)],
       ["Clawed back in the period", format.money(f.clawedBack)],
       ["Forfeited in the period", format.money(f.forfeited)],
     ]);
