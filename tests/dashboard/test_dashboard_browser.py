@@ -279,6 +279,14 @@ async def test_an_admin_chooses_a_period_and_sees_the_apis_numbers(
     assert view.get_attribute("data-from") == shown[0]
     _assert_shows(browser, api)
 
+    # Longer than the API allows: its refusal is shown with its code.
+    _type_date(_labelled(browser, "From"), date(today.year - 6, 1, 1))
+    _type_date(_labelled(browser, "To (inclusive)"), last)
+    _button(browser, "Show").click()
+    _wait(browser, "the refusal", lambda: "(INVALID_INPUT)" in _alert(browser))
+    assert "5 years" in _alert(browser)
+    assert view.get_attribute("data-from") == shown[0]
+
     # A preset.
     _button(browser, "This year").click()
     shown = _period_shown(browser, previous=shown[0])
