@@ -19,9 +19,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from app import cache
 from app.accounts.demo import DEMO_PASSWORD
+from app.accounts.models import Role, User
+from app.accounts.partners import create_partner_client
+from app.catalog.models import Store
 from app.core import clock
 from app.demo import seed_demo
 from app.settings import Settings
+from tests.cashback.factories import RECORD, purchase_input
 from tests.conftest import IN_CI, truncate_tables
 from tests.dashboard.browser import console_problems, install_problem, start_chromium
 from tests.servers import one_server
@@ -80,14 +84,37 @@ def chromium() -> None:
 
 @pytest.fixture(scope="module")
 async def server(chromium: None, database: Settings) -> AsyncIterator[str]:
-    """A server process on the demo program (seeded here, through the services)."""
+    """A server process on the demo program (seeded here, through the services), with
+    one purchase today through a partner's till: the demo's offers start after its
+    purchases, and this one uses an offer, so top offers has a row."""
     await truncate_tables()
     await cache.changed_everything()
     clock.reset()
     await seed_demo(force=True)
     async with one_server(database) as url:
+        await _purchase_with_an_offer(url)
         yield url
     await truncate_tables()
+
+
+async def _purchase_with_an_offer(url: str) -> None:
+    store = await Store.all().order_by("id").first()
+    customer = await User.filter(role=Role.CUSTOMER).order_by("id").first()
+    assert store and customer
+    till = await create_partner_client(
+        name="Dashboard test till", scopes=["purchases:write"], merchant_id=store.merchant_id
+    )
+    async with httpx.AsyncClient(base_url=url, timeout=WAIT) as client:
+        granted = await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(till.client_id, till.client_secret),
+        )
+    assert granted.status_code == 200, granted.text
+    data = purchase_input(store, customer, "80.00")
+    answer = await _call(url, RECORD, {"input": data}, granted.json()["access_token"])
+    recorded = answer["recordPurchase"]
+    assert recorded["userErrors"] == [], recorded
 
 
 @pytest.fixture
@@ -255,7 +282,10 @@ async def test_an_admin_chooses_a_period_and_sees_the_apis_numbers(
     shown = _period_shown(browser)
     assert shown == (_midnight(today - timedelta(days=29)), _midnight(today + timedelta(days=1)))
     assert _button(browser, "Last 30 days").get_attribute("aria-pressed") == "true"
-    _assert_shows(browser, await _api_metrics(server, shown))
+    api = await _api_metrics(server, shown)
+    assert api["topOffers"], "no offer was used: the chart of top offers would stay empty"
+    _assert_shows(browser, api)
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-offers canvas")
     assert browser.find_element(By.ID, "signed-in").text.startswith(f"Signed in as {ADMIN}")
 
     # A period of the operator's choosing: its first and last days included.
