@@ -91,7 +91,8 @@ async def server(chromium: None, database: Settings) -> AsyncIterator[str]:
     await cache.changed_everything()
     clock.reset()
     await seed_demo(force=True)
-    async with one_server(database) as url:
+    # As operators run it: production mode (no introspection, no suggestions).
+    async with one_server(database, APP_ENV="production") as url:
         await _purchase_with_an_offer(url)
         yield url
     await truncate_tables()
