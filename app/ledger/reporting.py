@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from app import db
-from app.core.sql import values_mark
+from app.core.sql import Fragment, values_mark
 from app.ledger.values import (
     AVAILABLE,
     CLAWBACK,
@@ -75,23 +75,16 @@ _BOOKS = (
 )
 
 
-async def books(*, currency: str, start: datetime, end: datetime) -> Books:
-    """The books of [start, end) in one statement."""
-    found = await db.rows(
+def books_query(*, currency: str, start: datetime, end: datetime) -> Fragment:
+    """The books of [start, end) in one statement (read them with `books_of`)."""
+    return Fragment(
         _BOOKS,
-        currency,
-        utc(start),
-        utc(end),
-        currency,
-        utc(end),
-        *_CUSTOMER_ACCOUNTS,
-        PENDING,
-        currency,
-        AVAILABLE,
-        currency,
-        RESERVED,
-        currency,
-    )
+        (currency, utc(start), utc(end), currency, utc(end), *_CUSTOMER_ACCOUNTS,
+         PENDING, currency, AVAILABLE, currency, RESERVED, currency),
+    )  # fmt: skip
+
+
+def books_of(found: list[dict[str, Any]]) -> Books:
     moved: dict[tuple[str, str], int] = {}
     balance = dict.fromkeys(_CUSTOMER_ACCOUNTS, 0)
     for row in found:
@@ -120,20 +113,18 @@ async def books(*, currency: str, start: datetime, end: datetime) -> Books:
     )
 
 
-async def liability_at(*, currency: str, moments: list[datetime]) -> list[int]:
+def liability_query(*, currency: str, moments: list[datetime], postgres: bool) -> Fragment:
     """The outstanding liability (pending + available + reserved of every wallet) at each
-    of `moments` (in increasing order), in one statement whatever their number: the
-    wallets' totals less what customer accounts moved in each interval since."""
-    if not moments:
-        return []
-    postgres = db.dialect() == "postgres"
+    of `moments` (in increasing order, at least one), in one statement whatever their
+    number: the wallets' totals less what customer accounts moved in each interval since
+    (read it with `liability_of`)."""
     ts, num = values_mark("timestamptz", postgres=postgres), values_mark("int", postgres=postgres)
     bounds = [*(utc(m) for m in moments), utc(_END_OF_TIME)]
     intervals = ", ".join(f"({num}, {ts}, {ts})" for _ in moments)
     params: list[object] = []
     for i in range(len(moments)):
         params += [i, bounds[i], bounds[i + 1]]
-    found = await db.rows(
+    return Fragment(
         f"WITH b(i, s, e) AS (VALUES {intervals})"  # noqa: S608
         " SELECT b.i AS i, SUM(p.amount) AS total FROM b"
         " JOIN ledger_transfers t ON t.created_at >= b.s AND t.created_at < b.e"
@@ -141,15 +132,15 @@ async def liability_at(*, currency: str, moments: list[datetime]) -> list[int]:
         " WHERE t.currency = ? AND p.account IN (?, ?, ?) GROUP BY b.i"
         " UNION ALL SELECT -1, COALESCE(SUM(pending + available + reserved), 0)"
         " FROM ledger_wallets WHERE currency = ?",
-        *params,
-        currency,
-        *_CUSTOMER_ACCOUNTS,
-        currency,
+        (*params, currency, *_CUSTOMER_ACCOUNTS, currency),
     )
+
+
+def liability_of(found: list[dict[str, Any]], count: int) -> list[int]:
     moved = {int(r["i"]): int(r["total"] or 0) for r in found}
     level = moved.pop(-1, 0)
     levels: list[int] = []
-    for i in reversed(range(len(moments))):
+    for i in reversed(range(count)):
         level -= moved.get(i, 0)
         levels.append(level)
     return levels[::-1]
