@@ -320,6 +320,8 @@ async def explain(
     conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     found = []
     try:
+        # As app/insights/reading.py runs them.
+        await conn.execute("SET jit = off; SET work_mem = '64MB'")
         for query, args in statements:
             if "ledger_" not in query and "cashback_" not in query:
                 continue
