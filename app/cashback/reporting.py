@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from app import db
 from app.cashback.tiers import list_tiers
 from app.core.sql import Fragment
 from app.ledger.values import utc
@@ -58,13 +58,12 @@ LIFECYCLES = (("NEW", "New customers"), ("RETURNING", "Returning customers"))
 NO_TIER = ""
 
 
-async def segment_figures(*, currency: str, start: datetime, end: datetime) -> list[SegmentFigures]:
+def segments_query(*, currency: str, start: datetime, end: datetime) -> Fragment:
     """Buyers, counted purchases and net sales in [start, end) by the tier each purchase
-    was made at (every tier listed, in their order; a customer who moved up meanwhile
-    counts in each tier they bought at) and by lifecycle: NEW buyers had no counted
-    purchase before `start`, RETURNING ones had. One statement."""
+    was made at and by lifecycle: NEW buyers had no counted purchase before `start`,
+    RETURNING ones had. One statement (read it with `segment_figures_of`)."""
     purchases = counted_purchases(currency=currency, start=start, end=end)
-    found = await db.rows(
+    return Fragment(
         f"WITH p AS ({purchases.sql}),"  # noqa: S608
         " buyers AS (SELECT customer_id, COUNT(*) AS n, SUM(amount) AS s FROM p"
         " GROUP BY customer_id),"
@@ -76,10 +75,13 @@ async def segment_figures(*, currency: str, start: datetime, end: datetime) -> l
         " COUNT(DISTINCT customer_id) AS active, COUNT(*) AS n, SUM(amount) AS s"
         " FROM p GROUP BY COALESCE(tier_code, '')"
         " UNION ALL SELECT 'LIFECYCLE', key, COUNT(*), SUM(n), SUM(s) FROM staged GROUP BY key",
-        *purchases.params,
-        currency,
-        utc(start),
+        (*purchases.params, currency, utc(start)),
     )
+
+
+async def segment_figures_of(found: list[dict[str, Any]], *, currency: str) -> list[SegmentFigures]:
+    """Every tier, in their order (a customer who moved up meanwhile counts in each tier
+    they bought at), then tiers no longer defined, then NEW and RETURNING."""
     figures = {(r["kind"], r["key"]): r for r in found}
 
     def of(kind: str, key: str, name: str) -> SegmentFigures:

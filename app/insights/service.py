@@ -21,6 +21,7 @@ from app.core.errors import InvalidInput
 from app.core.money import Money
 from app.insights import activity, trends
 from app.insights.period import Interval, Period
+from app.insights.reading import rows_of
 from app.ledger import reporting as ledger
 from app.program.service import get_program
 
@@ -68,8 +69,11 @@ async def program_metrics(*, start: datetime, end: datetime) -> Metrics:
     query = activity.summary(
         currency=currency, start=period.start, end=period.end, previous=period.previous.start
     )
-    row = await db.one(query.sql, *query.params)
-    books = await ledger.books(currency=currency, start=period.start, end=period.end)
+    found = await rows_of(query)
+    row = found[0] if found else None
+    books = ledger.books_of(
+        await rows_of(ledger.books_query(currency=currency, start=period.start, end=period.end))
+    )
     return Metrics(
         period=period,
         currency=currency,
@@ -102,7 +106,7 @@ class ChannelFigures:
 async def channel_figures(*, period: Period, currency: str) -> list[ChannelFigures]:
     """Every channel, in the enum's order, active or not."""
     query = activity.by_channel(currency=currency, start=period.start, end=period.end)
-    found = {r["channel"]: r for r in await db.rows(query.sql, *query.params)}
+    found = {r["channel"]: r for r in await rows_of(query)}
     return [
         ChannelFigures(
             channel=channel,
@@ -117,7 +121,8 @@ async def channel_figures(*, period: Period, currency: str) -> list[ChannelFigur
 
 
 async def segment_figures(*, period: Period, currency: str) -> list[cashback.SegmentFigures]:
-    return await cashback.segment_figures(currency=currency, start=period.start, end=period.end)
+    query = cashback.segments_query(currency=currency, start=period.start, end=period.end)
+    return await cashback.segment_figures_of(await rows_of(query), currency=currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +141,7 @@ async def cohorts(*, period: Period, currency: str) -> list[Cohort]:
             customers=int(r["customers"]),
             active_customers=int(r["active"] or 0),
         )
-        for r in await db.rows(query.sql, *query.params)
+        for r in await rows_of(query)
     ]
 
 
@@ -156,9 +161,16 @@ class Point:
 async def series(*, period: Period, currency: str, interval: Interval) -> list[Point]:
     """The period cut into calendar buckets (UTC): two statements whatever their number."""
     buckets = period.buckets(interval)
-    query = trends.series(currency=currency, buckets=buckets, postgres=db.dialect() == "postgres")
-    found = {int(r["i"]): r for r in await db.rows(query.sql, *query.params)}
-    levels = await ledger.liability_at(currency=currency, moments=[b.end for b in buckets])
+    postgres = db.dialect() == "postgres"
+    query = trends.series(currency=currency, buckets=buckets, postgres=postgres)
+    found = {int(r["i"]): r for r in await rows_of(query)}
+    moments = [b.end for b in buckets]
+    levels = ledger.liability_of(
+        await rows_of(
+            ledger.liability_query(currency=currency, moments=moments, postgres=postgres)
+        ),
+        len(buckets),
+    )
     return [
         Point(
             period=bucket,
@@ -198,5 +210,5 @@ async def top_offers(*, period: Period, currency: str, first: int) -> list[Offer
             purchase_count=int(r["purchases"]),
             cashback_issued=int(r["cashback"]),
         )
-        for r in await db.rows(query.sql, *query.params)
+        for r in await rows_of(query)
     ]

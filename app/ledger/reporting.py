@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from app import db
-from app.core.sql import values_mark
+from app.core.sql import Fragment, values_mark
 from app.ledger.values import (
     AVAILABLE,
     CLAWBACK,
@@ -31,6 +31,10 @@ from app.ledger.values import (
 
 FORFEITED = "FORFEITED"
 _CUSTOMER_ACCOUNTS = (PENDING, AVAILABLE, RESERVED)
+# Transfers between a customer's own accounts: they change no movement of the books and not
+# the liability (pending + available + reserved), so those joins leave them out (about half
+# the postings).
+_OWN_ACCOUNTS_ONLY = "('MATURE', 'RESERVE', 'RELEASE')"
 # Later than any transfer: the last interval of `liability_at` runs to it.
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -56,13 +60,15 @@ class Books:
 
 _BOOKS = (
     # What moved in [start, end), by transfer kind and account.
-    "SELECT 'in' AS part, t.kind AS kind, p.account AS account, SUM(p.amount) AS total"
+    "SELECT 'in' AS part, t.kind AS kind, p.account AS account, SUM(p.amount) AS total"  # noqa: S608
     " FROM ledger_transfers t JOIN ledger_postings p ON p.transfer_id = t.id"
     " WHERE t.currency = ? AND t.created_at >= ? AND t.created_at < ?"
+    f" AND t.kind NOT IN {_OWN_ACCOUNTS_ONLY}"
     " GROUP BY t.kind, p.account"
     # What customer accounts moved since `end`.
     " UNION ALL SELECT 'since', '', p.account, SUM(p.amount)"
     " FROM ledger_transfers t JOIN ledger_postings p ON p.transfer_id = t.id"
+    # (Every kind: maturing and reserving move money between these accounts.)
     " WHERE t.currency = ? AND t.created_at >= ? AND p.account IN (?, ?, ?)"
     " GROUP BY p.account"
     # What the wallets hold now.
@@ -75,23 +81,16 @@ _BOOKS = (
 )
 
 
-async def books(*, currency: str, start: datetime, end: datetime) -> Books:
-    """The books of [start, end) in one statement."""
-    found = await db.rows(
+def books_query(*, currency: str, start: datetime, end: datetime) -> Fragment:
+    """The books of [start, end) in one statement (read them with `books_of`)."""
+    return Fragment(
         _BOOKS,
-        currency,
-        utc(start),
-        utc(end),
-        currency,
-        utc(end),
-        *_CUSTOMER_ACCOUNTS,
-        PENDING,
-        currency,
-        AVAILABLE,
-        currency,
-        RESERVED,
-        currency,
-    )
+        (currency, utc(start), utc(end), currency, utc(end), *_CUSTOMER_ACCOUNTS,
+         PENDING, currency, AVAILABLE, currency, RESERVED, currency),
+    )  # fmt: skip
+
+
+def books_of(found: list[dict[str, Any]]) -> Books:
     moved: dict[tuple[str, str], int] = {}
     balance = dict.fromkeys(_CUSTOMER_ACCOUNTS, 0)
     for row in found:
@@ -120,36 +119,35 @@ async def books(*, currency: str, start: datetime, end: datetime) -> Books:
     )
 
 
-async def liability_at(*, currency: str, moments: list[datetime]) -> list[int]:
+def liability_query(*, currency: str, moments: list[datetime], postgres: bool) -> Fragment:
     """The outstanding liability (pending + available + reserved of every wallet) at each
-    of `moments` (in increasing order), in one statement whatever their number: the
-    wallets' totals less what customer accounts moved in each interval since."""
-    if not moments:
-        return []
-    postgres = db.dialect() == "postgres"
+    of `moments` (in increasing order, at least one), in one statement whatever their
+    number: the wallets' totals less what customer accounts moved in each interval since
+    (read it with `liability_of`)."""
     ts, num = values_mark("timestamptz", postgres=postgres), values_mark("int", postgres=postgres)
     bounds = [*(utc(m) for m in moments), utc(_END_OF_TIME)]
     intervals = ", ".join(f"({num}, {ts}, {ts})" for _ in moments)
     params: list[object] = []
     for i in range(len(moments)):
         params += [i, bounds[i], bounds[i + 1]]
-    found = await db.rows(
+    return Fragment(
         f"WITH b(i, s, e) AS (VALUES {intervals})"  # noqa: S608
         " SELECT b.i AS i, SUM(p.amount) AS total FROM b"
         " JOIN ledger_transfers t ON t.created_at >= b.s AND t.created_at < b.e"
         " JOIN ledger_postings p ON p.transfer_id = t.id"
-        " WHERE t.currency = ? AND p.account IN (?, ?, ?) GROUP BY b.i"
+        f" WHERE t.currency = ? AND t.kind NOT IN {_OWN_ACCOUNTS_ONLY}"
+        " AND p.account IN (?, ?, ?) GROUP BY b.i"
         " UNION ALL SELECT -1, COALESCE(SUM(pending + available + reserved), 0)"
         " FROM ledger_wallets WHERE currency = ?",
-        *params,
-        currency,
-        *_CUSTOMER_ACCOUNTS,
-        currency,
+        (*params, currency, *_CUSTOMER_ACCOUNTS, currency),
     )
+
+
+def liability_of(found: list[dict[str, Any]], count: int) -> list[int]:
     moved = {int(r["i"]): int(r["total"] or 0) for r in found}
     level = moved.pop(-1, 0)
     levels: list[int] = []
-    for i in reversed(range(len(moments))):
+    for i in reversed(range(count)):
         level -= moved.get(i, 0)
         levels.append(level)
     return levels[::-1]
