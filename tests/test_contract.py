@@ -30,7 +30,6 @@ NOT_YET_BUILT = {
     "Notifications",
     "MarkNotificationsRead",
     "BalanceChanged",
-    "ProgramMetrics",
 }
 
 

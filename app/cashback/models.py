@@ -95,7 +95,11 @@ class Purchase(Model):
     class Meta:
         table = "cashback_purchases"
         unique_together = (("store_id", "external_id"),)
-        indexes = (Index(fields=("customer_id", "occurred_at")),)
+        # (occurred_at): the program's metrics read a period's purchases.
+        indexes = (
+            Index(fields=("customer_id", "occurred_at")),
+            Index(fields=("occurred_at",), name="cashback_purchases_occurred"),
+        )
         constraints = (
             CheckConstraint(
                 check=(

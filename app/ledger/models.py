@@ -160,7 +160,11 @@ class Transfer(Model):
 
     class Meta:
         table = "ledger_transfers"
-        indexes = [Index(fields=("customer_id", "currency"), name="ledger_transfers_wallet")]
+        indexes = [
+            Index(fields=("customer_id", "currency"), name="ledger_transfers_wallet"),
+            # The program's books of a period, and balances as of a moment (app/insights).
+            Index(fields=("created_at",), name="ledger_transfers_created"),
+        ]
 
 
 class Posting(Model):

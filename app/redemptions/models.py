@@ -50,7 +50,8 @@ class Redemption(Model):
     class Meta:
         table = "redemptions"
         unique_together = (("customer_id", "idempotency_key"),)
-        indexes = (("customer_id", "id"), ("store_id", "order_reference"))
+        # (captured_at): the program's metrics read a period's captured redemptions.
+        indexes = (("customer_id", "id"), ("store_id", "order_reference"), ("captured_at",))
         constraints = (
             CheckConstraint(check="amount_minor > 0", name="redemptions_amount_positive"),
         )

@@ -1,0 +1,1 @@
+"""Program metrics for the operator: see service.py."""
