@@ -35,6 +35,8 @@ _CUSTOMER_ACCOUNTS = (PENDING, AVAILABLE, RESERVED)
 # the liability (pending + available + reserved), so those joins leave them out (about half
 # the postings).
 _OWN_ACCOUNTS_ONLY = "('MATURE', 'RESERVE', 'RELEASE')"
+# The movements of a period are read from these alone (each transfer sums to zero).
+_PROGRAM_ACCOUNTS = f"('{FUNDING}', '{SPENT}', '{EXPIRED}', '{CLAWBACK}', '{FORFEITED}')"
 # Later than any transfer: the last interval of `liability_at` runs to it.
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -63,7 +65,7 @@ _BOOKS = (
     "SELECT 'in' AS part, t.kind AS kind, p.account AS account, SUM(p.amount) AS total"  # noqa: S608
     " FROM ledger_transfers t JOIN ledger_postings p ON p.transfer_id = t.id"
     " WHERE t.currency = ? AND t.created_at >= ? AND t.created_at < ?"
-    f" AND t.kind NOT IN {_OWN_ACCOUNTS_ONLY}"
+    f" AND t.kind NOT IN {_OWN_ACCOUNTS_ONLY} AND p.account IN {_PROGRAM_ACCOUNTS}"
     " GROUP BY t.kind, p.account"
     # What customer accounts moved since `end`.
     " UNION ALL SELECT 'since', '', p.account, SUM(p.amount)"
@@ -105,7 +107,9 @@ def books_of(found: list[dict[str, Any]]) -> Books:
     def account(name: str) -> int:
         return sum(total for (_, acc), total in moved.items() if acc == name)
 
-    taken_back = moved.get(("TAKE_BACK", PENDING), 0) + moved.get(("TAKE_BACK", AVAILABLE), 0)
+    # A take-back credits FUNDING with what it took from balances and what it could not
+    # (recorded on CLAWBACK, negative): the difference is what it took from balances.
+    taken_back = moved.get(("TAKE_BACK", FUNDING), 0) + moved.get(("TAKE_BACK", CLAWBACK), 0)
     return Books(
         pending=balance[PENDING],
         available=balance[AVAILABLE],
@@ -113,7 +117,7 @@ def books_of(found: list[dict[str, Any]]) -> Books:
         issued=-moved.get(("CREDIT", FUNDING), 0),
         redeemed=account(SPENT),
         expired=account(EXPIRED),
-        reversed=-taken_back,
+        reversed=taken_back,
         clawed_back=-account(CLAWBACK),
         forfeited=account(FORFEITED),
     )
