@@ -29,8 +29,9 @@ async def reconcile() -> list[str]:
     each transfer's postings sum to zero, the postings of every customer account sum to the
     wallet's stored total, the wallet's totals equal what its lots hold by state and what its
     open reservations hold, no lot's remaining is negative or above its amount, the program's
-    SPENT / EXPIRED / CLAWBACK / FORFEITED postings match what the lots record, and every
-    wallet will settle in time."""
+    SPENT / EXPIRED / CLAWBACK / FORFEITED postings match what the lots record, every
+    posting carries its transfer's time and sign as the books read them, and every wallet
+    will settle in time."""
     if isinstance(db.connection(), TransactionalDBClient):  # inside a caller's transaction
         return await _problems(clock.now())
     async with in_transaction():
@@ -54,6 +55,7 @@ async def _problems(now: datetime) -> list[str]:
         " WHERE NOT EXISTS (SELECT 1 FROM ledger_postings p WHERE p.transfer_id = t.id)"
     ):
         found.append(f"transfer {row['id']} has no postings")
+    found += await _postings_as_the_books_read_them()
 
     wallets: dict[Wallet, dict[str, Any]] = {
         (int(w["customer_id"]), w["currency"]): w
@@ -183,3 +185,20 @@ async def _schedule_problems(wallets: dict[Wallet, dict[str, Any]], now: datetim
                 f"wallet {key}: {overdue[key]} past its expiry but only {w['reserved']} reserved"
             )
     return found
+
+
+async def _postings_as_the_books_read_them() -> list[str]:
+    """The books of a period (app/ledger/reporting.py) read the postings alone: each must
+    carry its transfer's time, FUNDING must move out only by credits and in only by
+    take-backs, and CLAWBACK only by take-backs."""
+    return [
+        f"transfer {row['transfer_id']}: a {row['account']} posting the books would misread"
+        for row in await db.rows(
+            "SELECT p.transfer_id, p.account FROM ledger_postings p"
+            " JOIN ledger_transfers t ON t.id = p.transfer_id"
+            " WHERE p.created_at IS NULL OR p.created_at <> t.created_at"
+            " OR (p.account = 'FUNDING' AND NOT ((t.kind = 'CREDIT' AND p.amount < 0)"
+            " OR (t.kind = 'TAKE_BACK' AND p.amount > 0)))"
+            " OR (p.account = 'CLAWBACK' AND t.kind <> 'TAKE_BACK')"
+        )
+    ]

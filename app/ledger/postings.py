@@ -35,8 +35,9 @@ async def transfer(
             "WITH t AS (INSERT INTO ledger_transfers"
             " (customer_id, currency, kind, entry_id, details, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?) RETURNING id)"
-            " INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount)"
-            " SELECT t.id, ?, ?, v.account, v.amount"
+            " INSERT INTO ledger_postings"
+            " (transfer_id, customer_id, currency, account, amount, created_at)"
+            " SELECT t.id, ?, ?, v.account, v.amount, ?"
             " FROM t CROSS JOIN unnest(?::varchar[], ?::bigint[]) AS v(account, amount)",
             customer_id,
             currency,
@@ -46,6 +47,7 @@ async def transfer(
             now,
             customer_id,
             currency,
+            now,
             accounts,
             amounts,
         )
@@ -62,9 +64,10 @@ async def transfer(
     )
     assert created is not None
     await db.execute_many(
-        "INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(created["id"], customer_id, currency, a, n) for a, n in lines],
+        "INSERT INTO ledger_postings"
+        " (transfer_id, customer_id, currency, account, amount, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(created["id"], customer_id, currency, a, n, now) for a, n in lines],
     )
 
 
@@ -79,8 +82,9 @@ def transfer_in_statement(
     return (
         " t AS (INSERT INTO ledger_transfers (customer_id, currency, kind, entry_id, created_at)"  # noqa: S608
         f" SELECT $4, $5, '{kind}', {entry_id}, $3 FROM {after} RETURNING id),"
-        " p AS (INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount)"
-        f" SELECT t.id, $4, $5, v.account, v.sign * {amount}"
+        " p AS (INSERT INTO ledger_postings"
+        " (transfer_id, customer_id, currency, account, amount, created_at)"
+        f" SELECT t.id, $4, $5, v.account, v.sign * {amount}, $3"
         f" FROM t CROSS JOIN (VALUES ('{debit}', -1), ('{credit}', 1)) AS v(account, sign))"
     )
 

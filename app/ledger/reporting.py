@@ -31,10 +31,6 @@ from app.ledger.values import (
 
 FORFEITED = "FORFEITED"
 _CUSTOMER_ACCOUNTS = (PENDING, AVAILABLE, RESERVED)
-# Transfers between a customer's own accounts: they change no movement of the books and not
-# the liability (pending + available + reserved), so those joins leave them out (about half
-# the postings).
-_OWN_ACCOUNTS_ONLY = "('MATURE', 'RESERVE', 'RELEASE')"
 # The movements of a period are read from these alone (each transfer sums to zero).
 _PROGRAM_ACCOUNTS = f"('{FUNDING}', '{SPENT}', '{EXPIRED}', '{CLAWBACK}', '{FORFEITED}')"
 # Later than any transfer: the last interval of `liability_at` runs to it.
@@ -60,19 +56,20 @@ class Books:
         return self.pending + self.available + self.reserved
 
 
+# A posting carries its transfer's time, so these read the postings alone, through the index
+# ledger_postings_period (account, currency, created_at, amount). The movements of a period
+# need the transfer's kind only on FUNDING, which only credits (negative: what was issued)
+# and take-backs (positive) move (app/ledger/crediting.py), so the sign tells them apart.
 _BOOKS = (
-    # What moved in [start, end), by transfer kind and account.
-    "SELECT 'in' AS part, t.kind AS kind, p.account AS account, SUM(p.amount) AS total"  # noqa: S608
-    " FROM ledger_transfers t JOIN ledger_postings p ON p.transfer_id = t.id"
-    " WHERE t.currency = ? AND t.created_at >= ? AND t.created_at < ?"
-    f" AND t.kind NOT IN {_OWN_ACCOUNTS_ONLY} AND p.account IN {_PROGRAM_ACCOUNTS}"
-    " GROUP BY t.kind, p.account"
-    # What customer accounts moved since `end`.
-    " UNION ALL SELECT 'since', '', p.account, SUM(p.amount)"
-    " FROM ledger_transfers t JOIN ledger_postings p ON p.transfer_id = t.id"
-    # (Every kind: maturing and reserving move money between these accounts.)
-    " WHERE t.currency = ? AND t.created_at >= ? AND p.account IN (?, ?, ?)"
-    " GROUP BY p.account"
+    # What moved in [start, end) on the program's accounts, by account and sign.
+    "SELECT 'in' AS part, CASE WHEN amount < 0 THEN '-' ELSE '+' END AS kind,"  # noqa: S608
+    " account, SUM(amount) AS total FROM ledger_postings"
+    f" WHERE account IN {_PROGRAM_ACCOUNTS} AND currency = ? AND created_at >= ?"
+    " AND created_at < ? GROUP BY account, CASE WHEN amount < 0 THEN '-' ELSE '+' END"
+    # What customer accounts moved since `end` (every kind: maturing and reserving move
+    # money between these accounts).
+    " UNION ALL SELECT 'since', '', account, SUM(amount) FROM ledger_postings"
+    " WHERE account IN (?, ?, ?) AND currency = ? AND created_at >= ? GROUP BY account"
     # What the wallets hold now.
     " UNION ALL SELECT 'now', '', ?, COALESCE(SUM(pending), 0) FROM ledger_wallets"
     " WHERE currency = ?"
@@ -87,7 +84,7 @@ def books_query(*, currency: str, start: datetime, end: datetime) -> Fragment:
     """The books of [start, end) in one statement (read them with `books_of`)."""
     return Fragment(
         _BOOKS,
-        (currency, utc(start), utc(end), currency, utc(end), *_CUSTOMER_ACCOUNTS,
+        (currency, utc(start), utc(end), *_CUSTOMER_ACCOUNTS, currency, utc(end),
          PENDING, currency, AVAILABLE, currency, RESERVED, currency),
     )  # fmt: skip
 
@@ -108,13 +105,14 @@ def books_of(found: list[dict[str, Any]]) -> Books:
         return sum(total for (_, acc), total in moved.items() if acc == name)
 
     # A take-back credits FUNDING with what it took from balances and what it could not
-    # (recorded on CLAWBACK, negative): the difference is what it took from balances.
-    taken_back = moved.get(("TAKE_BACK", FUNDING), 0) + moved.get(("TAKE_BACK", CLAWBACK), 0)
+    # (recorded on CLAWBACK, negative, by take-backs alone): the difference is what it took
+    # from balances.
+    taken_back = moved.get(("+", FUNDING), 0) + account(CLAWBACK)
     return Books(
         pending=balance[PENDING],
         available=balance[AVAILABLE],
         reserved=balance[RESERVED],
-        issued=-moved.get(("CREDIT", FUNDING), 0),
+        issued=-moved.get(("-", FUNDING), 0),
         redeemed=account(SPENT),
         expired=account(EXPIRED),
         reversed=taken_back,
@@ -136,11 +134,10 @@ def liability_query(*, currency: str, moments: list[datetime], postgres: bool) -
         params += [i, bounds[i], bounds[i + 1]]
     return Fragment(
         f"WITH b(i, s, e) AS (VALUES {intervals})"  # noqa: S608
+        # Transfers between a customer's own accounts sum to zero here: no need to skip them.
         " SELECT b.i AS i, SUM(p.amount) AS total FROM b"
-        " JOIN ledger_transfers t ON t.created_at >= b.s AND t.created_at < b.e"
-        " JOIN ledger_postings p ON p.transfer_id = t.id"
-        f" WHERE t.currency = ? AND t.kind NOT IN {_OWN_ACCOUNTS_ONLY}"
-        " AND p.account IN (?, ?, ?) GROUP BY b.i"
+        " JOIN ledger_postings p ON p.created_at >= b.s AND p.created_at < b.e"
+        " WHERE p.currency = ? AND p.account IN (?, ?, ?) GROUP BY b.i"
         " UNION ALL SELECT -1, COALESCE(SUM(pending + available + reserved), 0)"
         " FROM ledger_wallets WHERE currency = ?",
         (*params, currency, *_CUSTOMER_ACCOUNTS, currency),

@@ -101,9 +101,11 @@ async def seed_large(entries: int) -> None:
             INSERT INTO ledger_transfers (customer_id, currency, kind, entry_id, created_at)
               SELECT {c}, '{cur}', 'CREDIT', e.id, e.created_at
               FROM ledger_entries e WHERE e.customer_id = {c};
-            INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount)
+            INSERT INTO ledger_postings (transfer_id, customer_id, currency, account, amount,
+                created_at)
               SELECT t.id, {c}, '{cur}', side.account,
-                     CASE side.account WHEN 'FUNDING' THEN -e.amount ELSE e.amount END
+                     CASE side.account WHEN 'FUNDING' THEN -e.amount ELSE e.amount END,
+                     t.created_at
               FROM ledger_transfers t JOIN ledger_entries e ON e.id = t.entry_id
               CROSS JOIN (VALUES ('FUNDING'), ('AVAILABLE')) AS side(account)
               WHERE t.customer_id = {c};

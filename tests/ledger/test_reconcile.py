@@ -90,6 +90,19 @@ async def test_an_unbalanced_transfer_is_found(db) -> None:
 
 
 @pytest.mark.ledger_left_inconsistent
+async def test_a_posting_out_of_its_transfers_time_is_found(db) -> None:
+    # The books of a period read postings by their own time: it must be their transfer's.
+    await some_history()
+    assert await ledger.reconcile() == []
+    await corrupt(
+        "UPDATE ledger_postings SET created_at = NULL"
+        " WHERE id = (SELECT MIN(id) FROM ledger_postings WHERE account = 'SPENT')"
+    )
+    problems = await ledger.reconcile()
+    assert any("SPENT posting the books would misread" in p for p in problems), problems
+
+
+@pytest.mark.ledger_left_inconsistent
 async def test_a_lot_that_does_not_match_its_wallet_is_found(db) -> None:
     await some_history()
     await corrupt(
