@@ -162,7 +162,7 @@ class Transfer(Model):
         table = "ledger_transfers"
         indexes = [
             Index(fields=("customer_id", "currency"), name="ledger_transfers_wallet"),
-            # The program's books of a period, and balances as of a moment (app/insights).
+            # Transfers by time (the metrics now read ledger_postings_period instead).
             Index(fields=("created_at",), name="ledger_transfers_created"),
         ]
 
