@@ -37,24 +37,23 @@ def summary(*, currency: str, start: datetime, end: datetime, previous: datetime
     """One row: customers active now and in the previous period [previous, start), buyers,
     repeat buyers, the omnichannel, purchases and net sales with and without credits, and
     the members and their spend up to `end` (lifetime value). `a` is read once, grouped
-    by customer with plain sums (no DISTINCT): PostgreSQL hashes it, in parallel."""
+    by customer with plain sums (no DISTINCT): PostgreSQL hashes it, in parallel. Whether
+    a row is in this period (`cur`) and a purchase in it (`b`) are computed once per row,
+    so the sums are products, not conditions (a seventh less time over a year)."""
     happened = acts(currency=currency, start=previous, end=end)
     members = accounts.customers(signed_up_before=end)
     spend = cashback.net_sales_before(currency=currency, end=end)
-    now, bought = "at >= ?", "at >= ? AND is_purchase = 1"
     channels = " + ".join(
-        f"MAX(CASE WHEN at >= ? AND channel = '{c.value}' THEN 1 ELSE 0 END)" for c in Channel
+        f"MAX(CASE WHEN channel = '{c.value}' THEN cur ELSE 0 END)" for c in Channel
     )
     return Fragment(
-        f"WITH per AS (SELECT customer_id,"  # noqa: S608
-        f"  SUM(CASE WHEN {bought} THEN 1 ELSE 0 END) AS purchases,"
-        f"  SUM(CASE WHEN {bought} THEN amount ELSE 0 END) AS sales,"
-        f"  SUM(CASE WHEN {bought} THEN with_credits ELSE 0 END) AS n_with,"
-        f"  SUM(CASE WHEN {bought} THEN with_credits * amount ELSE 0 END) AS sales_with,"
-        f"  MAX(CASE WHEN {now} THEN 1 ELSE 0 END) AS active,"
-        "  MAX(CASE WHEN at < ? THEN 1 ELSE 0 END) AS was_active,"
-        f"  {channels} AS channels"
-        f"  FROM ({happened.sql}) a GROUP BY customer_id)"
+        "WITH per AS (SELECT customer_id, SUM(b) AS purchases, SUM(b * amount) AS sales,"  # noqa: S608
+        "  SUM(b * with_credits) AS n_with, SUM(b * with_credits * amount) AS sales_with,"
+        f"  MAX(cur) AS active, 1 - MIN(cur) AS was_active, {channels} AS channels"
+        "  FROM (SELECT customer_id, channel, amount, with_credits, cur, cur * is_purchase AS b"
+        "  FROM (SELECT customer_id, channel, amount, with_credits, is_purchase,"
+        f"  CASE WHEN at >= ? THEN 1 ELSE 0 END AS cur FROM ({happened.sql}) a0) a1) a"
+        "  GROUP BY customer_id)"
         " SELECT SUM(active) AS active,"
         "  SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END) AS buyers,"
         "  SUM(CASE WHEN purchases > 1 THEN 1 ELSE 0 END) AS repeat_buyers,"
@@ -65,7 +64,7 @@ def summary(*, currency: str, start: datetime, end: datetime, previous: datetime
         f" (SELECT COUNT(*) FROM ({members.sql}) m) AS members,"
         f" (SELECT spend FROM ({spend.sql}) s) AS spend"
         " FROM per",
-        (start,) * (6 + len(Channel)) + happened.params + members.params + spend.params,
+        (start, *happened.params, *members.params, *spend.params),
     )
 
 
