@@ -4,6 +4,7 @@ open (so a message leaves only if its cause commits), on its own otherwise."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from app import db
 from app.core import clock
@@ -68,3 +69,18 @@ async def enqueue(
         now,
     )
     return bool(inserted)
+
+
+# How long a settled message (sent, given up, undeliverable) is kept: its key refuses a
+# repeat of its cause meanwhile, far longer than any cause is retried.
+KEEP_SETTLED = timedelta(days=90)
+
+
+async def purge_settled(*, older_than: timedelta = KEEP_SETTLED) -> int:
+    """Delete messages settled before `older_than` ago (they hold what was written to a
+    customer: kept no longer than needed). How many."""
+    return await db.execute(
+        "DELETE FROM outbox_messages WHERE status <> ? AND created_at < ?",
+        PENDING,
+        clock.now() - older_than,
+    )
