@@ -53,6 +53,7 @@ from app.core.errors import (
 from app.core.ids import decode_id
 from app.core.money import Money, parse_money
 from app.db import retrying
+from app.notifications import triggers as notifications
 from app.program.service import Program, get_program
 from app.redemptions import service as redemptions
 from app.segments import service as segments
@@ -467,6 +468,17 @@ class EarningContext:
         )
         return compute_cashback(facts, rules=self.rules, tier=tier.terms, offers=offers), tier
 
+    def tier_reached(self, row: Checked, tier: TierInfo) -> TierInfo | None:
+        """The higher tier the purchase `row` takes its customer to (from `tier`, where
+        their spend before it put them), if it does."""
+        if self.tiers is None or self.spend is None or row.customer_id is None:
+            return None
+        if not counts_at(row.occurred_at, self.now):
+            return None
+        spend = self.spend.get(row.customer_id, 0) + row.total_minor
+        after, _ = tier_for_spend(self.tiers, spend)
+        return after if after.minimum_spend.minor > tier.minimum_spend.minor else None
+
     def counted(self, purchase: Purchase, earned: Earning) -> None:
         """A purchase just recorded counts towards its customer's tier and offers for the
         next ones."""
@@ -651,6 +663,25 @@ async def _insert_purchase(
                 purchase_id=purchase_id,
                 customer_id=row.customer_id,
                 amounts=offer_amounts(earned),
+                now=context.now,
+            )
+        if has_cashback:
+            await notifications.cashback_recorded(
+                customer_id=row.customer_id,
+                purchase_id=purchase_id,
+                amount_minor=earned.amount_minor,
+                currency=program.currency_code,
+                merchant_name=store.merchant_name,
+                available_at=available_at,
+                now=context.now,
+            )
+        reached = context.tier_reached(row, tier)
+        if reached is not None:
+            await notifications.tier_reached(
+                customer_id=row.customer_id,
+                purchase_id=purchase_id,
+                tier_code=reached.code,
+                tier_name=reached.name,
                 now=context.now,
             )
         # Last, as in a refund: a writer holds its customer's spend row only at its end.

@@ -6,7 +6,8 @@ below; the modules inside are the ledger's own:
 - `values`: what the ledger hands out (Balance, Entry, ...), its account names and limits.
 - `postings`: the only writer of transfers and postings, and of lot changes.
 - `wallets`: the wallet row: locking it, applying deltas, its schedule.
-- `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`.
+- `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`;
+  `on_lots_matured`, where another feature hears of credits becoming available.
 - `crediting`: `credit` and `take_back`.
 - `forfeiting`: `forfeit_all`, a deleted account's credit back to the program.
 - `exporting`: a customer's balances, activity and credits for their data export.
@@ -74,7 +75,7 @@ from app.ledger.reservations import (
     reservation_status,
     reserve,
 )
-from app.ledger.settling import settle_due_wallets
+from app.ledger.settling import Matured, on_lots_matured, settle_due_wallets
 from app.ledger.values import (
     FORFEITED,
     MAX_WALLET_TOTAL,
@@ -93,6 +94,7 @@ __all__ = [
     "Entry",
     "Forfeited",
     "InsufficientBalance",
+    "Matured",
     "ProgramTotals",
     "ReservationClosed",
     "ReservationExpired",
@@ -111,6 +113,7 @@ __all__ = [
     "get_entries",
     "has_entries",
     "list_entries",
+    "on_lots_matured",
     "program_totals",
     "reconcile",
     "release_reservation",

@@ -4,6 +4,8 @@ no background job), and a worker does the same in bulk."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +16,29 @@ from app.core import clock
 from app.ledger import wallets
 from app.ledger.postings import LotChange, apply_lot_changes, set_status, transfer
 from app.ledger.values import AVAILABLE, EXPIRED, LOT_EXPIRED, PENDING, RESERVED
+
+
+@dataclass(frozen=True, slots=True)
+class Matured:
+    """Pending credits of a wallet that became available together (at one settle)."""
+
+    customer_id: int
+    currency: str
+    amount: int
+    lot_ids: tuple[int, ...]
+    at: datetime
+
+
+MaturedListener = Callable[[Matured], Awaitable[None]]
+_MATURED_LISTENERS: list[MaturedListener] = []
+
+
+def on_lots_matured(listener: MaturedListener) -> MaturedListener:
+    """Run `listener` inside the transaction that makes pending credits available, so what
+    it writes commits (or not) with them. For features the ledger must not know of."""
+    if listener not in _MATURED_LISTENERS:
+        _MATURED_LISTENERS.append(listener)
+    return listener
 
 
 async def expire_due_lots(customer_id: int, currency: str, now: datetime, *, limit: int) -> int:
@@ -113,6 +138,15 @@ async def settle(customer_id: int, currency: str, now: datetime) -> dict[str, An
             now=now,
             details={"lots": [lot["id"] for lot in matured]},
         )
+        event = Matured(
+            customer_id=customer_id,
+            currency=currency,
+            amount=matured_total,
+            lot_ids=tuple(sorted(int(lot["id"]) for lot in matured)),
+            at=now,
+        )
+        for listener in _MATURED_LISTENERS:
+            await listener(event)
     lapsed = await db.rows(
         "UPDATE ledger_entries SET status = 'EXPIRED', updated_at = ?"
         " WHERE customer_id = ? AND currency = ? AND kind = 'REDEMPTION'"

@@ -25,6 +25,7 @@ from app.core import clock
 from app.core.errors import DomainError, ErrorCode, NotFound
 from app.core.export import Record
 from app.core.money import Money
+from app.notifications import privacy as notifications
 from app.offers import privacy as offers
 from app.privacy.models import ExportClaim
 from app.redemptions import privacy as redemptions
@@ -131,6 +132,7 @@ _LISTS: list[tuple[str, Callable[..., AsyncIterator[Record]]]] = [
     ("spendByDay", segments.export_spend_days),
     ("basketLines", suggestions.export_basket_lines),
     ("sessions", accounts.export_sessions),
+    ("notifications", notifications.export_notifications),
 ]
 
 
@@ -155,8 +157,7 @@ async def _document(customer_id: int) -> AsyncIterator[str]:
         yield f',"{name}":'
         async for piece in _array(records(customer_id=customer_id)):
             yield piece
-    # The inbox does not exist yet: the list is there, empty, so readers need not change.
-    yield ',"notifications":[]}'
+    yield "}"
 
 
 # --- Deleting -----------------------------------------------------------------------------
@@ -201,6 +202,7 @@ async def _erase(customer_id: int) -> tuple[Deletion, accounts.Erased]:
         await cashback.anonymise_customer(customer_id=customer_id)
         await offers.erase_customer(customer_id=customer_id)
         await segments.erase_customer(customer_id=customer_id)
+        await notifications.erase_customer(customer_id=customer_id)
         await ExportClaim.filter(customer_id=customer_id).delete()
     return Deletion(customer_id, erased.sessions_ended, released, forfeited), erased
 
