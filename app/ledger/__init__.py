@@ -10,6 +10,7 @@ below; the modules inside are the ledger's own:
   `on_lots_matured`, where another feature hears of credits becoming available.
 - `crediting`: `credit` and `take_back`.
 - `forfeiting`: `forfeit_all`, a deleted account's credit back to the program.
+- `expiring`: `credits_expiring`, the credit about to expire (for warnings).
 - `exporting`: a customer's balances, activity and credits for their data export.
 - `reservations`: `reserve`, `capture_reservation`, `release_reservation`.
 - `reading`: balances, activity and program totals.
@@ -55,6 +56,7 @@ from app.ledger.errors import (
     UnknownReservation,
     WalletTotalTooLarge,
 )
+from app.ledger.expiring import ExpiringCredit, credits_expiring
 from app.ledger.exporting import (
     customer_activity,
     customer_balances,
@@ -92,6 +94,7 @@ __all__ = [
     "MAX_WALLET_TOTAL",
     "Balance",
     "Entry",
+    "ExpiringCredit",
     "Forfeited",
     "InsufficientBalance",
     "Matured",
@@ -104,6 +107,7 @@ __all__ = [
     "WalletTotalTooLarge",
     "capture_reservation",
     "credit",
+    "credits_expiring",
     "customer_activity",
     "customer_balances",
     "customer_credits",
