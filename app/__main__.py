@@ -206,11 +206,13 @@ def cmd_rebuild_suggestions(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from app.core.logging import configure_logging
     from app.worker import run_forever, run_once
 
     async def work(settings: Settings) -> int:
         from app.throttling.service import configure
 
+        configure_logging(json_logs=settings.is_production, level=settings.log_level)
         configure(settings)
         if args.once:
             print(await run_once())
@@ -285,7 +287,9 @@ def parser() -> argparse.ArgumentParser:
         help="rebuild the co-purchase statistics (related products) from the purchases",
     ).set_defaults(run=cmd_rebuild_suggestions)
 
-    worker = commands.add_parser("worker", help="settle wallets and tidy tables, periodically")
+    worker = commands.add_parser(
+        "worker", help="settle wallets, deliver the outbox and tidy tables, until SIGTERM"
+    )
     worker.add_argument("--interval", type=float, default=10.0, help="seconds between rounds")
     worker.add_argument("--once", action="store_true", help="one round, then exit")
     worker.set_defaults(run=cmd_worker)

@@ -12,7 +12,8 @@ DEVELOPMENT_JWT_SECRET = "development-secret-change-me-0123456789abcdef"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # A refused setting is named, never echoed: SMTP_URL and secrets carry passwords.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     app_env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite://var/app.db"
@@ -59,6 +60,18 @@ class Settings(BaseSettings):
     # the client address is the socket's peer. Comma-separated IPs or "*".
     forwarded_allow_ips: str | None = None
 
+    # Outgoing mail (app.mail): unset SMTP_URL, mail is only logged (development).
+    # smtp://user:password@host:587 or smtps://user:password@host:465 (TLS from the start).
+    smtp_url: str | None = None
+    # STARTTLS on smtp://: `auto` when the server offers it, `require` or `off`.
+    smtp_starttls: Literal["auto", "require", "off"] = "auto"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = "Cashback <no-reply@cashback.invalid>"
+    # The outbox (app.outbox): tries before a message is given up (DEAD), and the delay
+    # before the first retry, doubled at each further one (with jitter), at most a day.
+    outbox_max_attempts: int = Field(default=10, ge=1, le=50)
+    outbox_retry_seconds: float = Field(default=30.0, gt=0)
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -70,6 +83,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def is_production(self) -> bool:
@@ -87,6 +105,8 @@ class Settings(BaseSettings):
             raise ValueError("REDEMPTION_CODE_SECRET must be set in production with a key pair")
         if self.redemption_code_secret is not None and len(self.redemption_code_secret) < 32:
             raise ValueError("REDEMPTION_CODE_SECRET must be at least 32 bytes")
+        if self.smtp_url is not None and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("DB_POOL_MIN must not exceed DB_POOL_MAX")
         return self

@@ -27,6 +27,7 @@ from app.core.export import Record
 from app.core.money import Money
 from app.notifications import privacy as notifications
 from app.offers import privacy as offers
+from app.outbox import privacy as outbox
 from app.privacy.models import ExportClaim
 from app.redemptions import privacy as redemptions
 from app.segments import privacy as segments
@@ -132,6 +133,7 @@ _LISTS: list[tuple[str, Callable[..., AsyncIterator[Record]]]] = [
     ("spendByDay", segments.export_spend_days),
     ("basketLines", suggestions.export_basket_lines),
     ("sessions", accounts.export_sessions),
+    ("outgoingMessages", outbox.export_messages),
     ("notifications", notifications.export_notifications),
 ]
 
@@ -202,6 +204,7 @@ async def _erase(customer_id: int) -> tuple[Deletion, accounts.Erased]:
         await cashback.anonymise_customer(customer_id=customer_id)
         await offers.erase_customer(customer_id=customer_id)
         await segments.erase_customer(customer_id=customer_id)
+        await outbox.erase_customer(customer_id=customer_id)
         await notifications.erase_customer(customer_id=customer_id)
         await ExportClaim.filter(customer_id=customer_id).delete()
     return Deletion(customer_id, erased.sessions_ended, released, forfeited), erased
