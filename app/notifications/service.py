@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from app import db
+from app import db, outbox
 from app.accounts import messaging as accounts
 from app.core import clock
 from app.core.errors import InputErrors, InvalidInput, NotFound
 from app.core.ids import decode_id
 from app.core.pagination import Page, keyset_page
-from app.notifications.kinds import MARKETING_KINDS, NotificationKind
+from app.notifications.kinds import EMAIL_KINDS, MARKETING_KINDS, NotificationKind
 from app.notifications.models import Notification
 from app.notifications.texts import render
 from app.program.service import get_program
@@ -69,19 +69,30 @@ async def notify(
     values: list[object] = [customer_id, kind.value, cause, kind in MARKETING_KINDS, locale]
     values += [title, body, target, moment]
     if kind not in MARKETING_KINDS:
-        return bool(await db.rows(_INSERT, *values))
-    if not recipient.marketing_consent:
-        return False
-    cap = (await get_program()).marketing_messages_per_week
-    async with in_transaction():
-        if db.dialect() == "postgres":
-            # One marketing writer per customer at a time, so two rules at once cannot
-            # both see room under the cap (SQLite runs one writer at a time anyway).
-            await db.rows("SELECT pg_advisory_xact_lock(?)", _marketing_lock(customer_id))
-        found = await db.one(_MARKETING_SENT, customer_id, moment - MARKETING_WINDOW)
-        if found is not None and int(found["sent"]) >= cap:
+        inserted = await db.rows(_INSERT, *values)
+    else:
+        if not recipient.marketing_consent:
             return False
-        return bool(await db.rows(_INSERT, *values))
+        cap = (await get_program()).marketing_messages_per_week
+        async with in_transaction():
+            if db.dialect() == "postgres":
+                # One marketing writer per customer at a time, so two rules at once cannot
+                # both see room under the cap (SQLite runs one writer at a time anyway).
+                await db.rows("SELECT pg_advisory_xact_lock(?)", _marketing_lock(customer_id))
+            found = await db.one(_MARKETING_SENT, customer_id, moment - MARKETING_WINDOW)
+            if found is not None and int(found["sent"]) >= cap:
+                return False
+            inserted = await db.rows(_INSERT, *values)
+    if inserted and kind in EMAIL_KINDS:
+        # Also by email, queued with the message: it goes only if this commits.
+        await outbox.enqueue(
+            key=f"notification:{inserted[0]['id']}",
+            customer_id=customer_id,
+            subject=title,
+            text=body,
+            locale=locale,
+        )
+    return bool(inserted)
 
 
 def _marketing_lock(customer_id: int) -> int:

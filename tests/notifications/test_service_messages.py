@@ -14,6 +14,7 @@ from app.cashback import purchases
 from app.catalog.values import Channel
 from app.core import clock
 from app.core.errors import DomainError
+from app.db import rows
 from app.notifications import triggers
 from app.program.service import get_program
 from app.settings import Settings
@@ -183,4 +184,37 @@ async def test_the_same_cause_twice_writes_one_message(db: Settings) -> None:
 async def test_a_deleted_or_unknown_customer_gets_nothing(db: Settings) -> None:
     assert not await triggers.tier_reached(
         customer_id=999_999, purchase_id=1, tier_code="SILVER", tier_name="Silver"
+    )
+
+
+async def test_some_kinds_also_go_by_email_once_and_only_if_they_commit(db: Settings) -> None:
+    customer = await make_customer(locale="fr")
+    kwargs = {
+        "customer_id": customer.id,
+        "redemption_id": 5,
+        "amount_minor": 250,
+        "currency": "USD",
+        "merchant_name": "Shop",
+    }
+    with pytest.raises(RuntimeError):
+        async with in_transaction():
+            await triggers.redemption_captured(**{**kwargs, "redemption_id": 6})
+            raise RuntimeError("the capture failed")
+
+    await triggers.redemption_captured(**kwargs)
+    await triggers.redemption_captured(**kwargs)
+    await triggers.tier_reached(
+        customer_id=customer.id, purchase_id=1, tier_code="SILVER", tier_name="Silver"
+    )
+
+    queued = await outgoing(customer.id)
+    assert queued == [
+        {"subject": "Vous avez payé 2.50 USD avec vos crédits", "locale": "fr", "channel": "email"}
+    ]
+
+
+async def outgoing(customer_id: int) -> list[dict[str, object]]:
+    return await rows(
+        "SELECT subject, locale, channel FROM outbox_messages WHERE customer_id = ? ORDER BY id",
+        customer_id,
     )
