@@ -1,5 +1,6 @@
 """The scheduled message rules, run by the worker: credits expiring within 7 days (a
-service message), birthdays and lapsed customers (marketing).
+service message); birthdays, lapsed customers, and after a purchase an offer of a segment
+the customer is now in and the products suggested with what they bought (marketing).
 
 Each call does bounded work: a rule reads at most `limit` candidates, going on from where
 its last run stopped (its row in `notification_rule_cursors`). Several workers may run at
@@ -9,19 +10,24 @@ the others skip it, and the unique cause key would refuse a second message anywa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from app import db, ledger
 from app.accounts import messaging as accounts
+from app.accounts import service as accounts_service
+from app.cashback import messaging as cashback
+from app.cashback.messaging import RecordedPurchase
 from app.core import clock
+from app.core.errors import DomainError, DomainErrors
 from app.core.ids import encode_id
 from app.core.money import Money
 from app.notifications.kinds import NotificationKind
 from app.notifications.service import notify
 from app.offers import messaging as offers
 from app.segments import service as segments
+from app.suggestions import service as suggestions
 
 # Credits expiring within this are announced (once per currency and expiry day).
 EXPIRY_WARNING = timedelta(days=7)
@@ -29,6 +35,11 @@ EXPIRY_WARNING = timedelta(days=7)
 LAPSE_AFTER = timedelta(days=60)
 # ... and is nudged once, within this long of lapsing.
 LAPSE_NUDGE_WINDOW = timedelta(days=30)
+
+# Purchases recorded longer ago than this when the rule first sees them are let be.
+AFTER_PURCHASE_WINDOW = timedelta(days=1)
+# The products a message after a purchase suggests.
+SUGGESTED_PRODUCTS = 3
 
 # A rule's step: (its position, limit, now) -> (messages written, its next position).
 Step = Callable[[str | None, int, datetime], Awaitable[tuple[int, str | None]]]
@@ -106,10 +117,74 @@ async def lapsed_customers(
     return written, str(found[-1][0]) if len(found) == limit else None
 
 
+async def after_purchases(
+    position: str | None, limit: int, now: datetime
+) -> tuple[int, str | None]:
+    """After each purchase (of a customer with marketing consent): an offer of a segment
+    they are now in and were not told of yet, and the products suggested with what they
+    bought."""
+    after = int(position or 0)
+    found = await cashback.purchases_recorded_since(
+        since=now - AFTER_PURCHASE_WINDOW, after_id=after, limit=limit
+    )
+    born = await accounts_service.birth_dates(p.customer_id for p in found)
+    written = 0
+    for purchase in found:
+        recipient = await accounts.recipient(purchase.customer_id)
+        if recipient is None or not recipient.marketing_consent:
+            continue
+        written += await _segment_offer(purchase, born.get(purchase.customer_id), now)
+        written += await _suggested(purchase, now)
+    return written, str(found[-1].purchase_id) if found else position
+
+
+async def _segment_offer(purchase: RecordedPurchase, birth_date: date | None, now: datetime) -> int:
+    """One offer of a segment the customer is in, the first they were not told of."""
+    for offer in await offers.segment_offers(
+        customer_id=purchase.customer_id, birth_date=birth_date, now=now
+    ):
+        if await notify(
+            customer_id=purchase.customer_id,
+            kind=NotificationKind.SEGMENT_OFFER,
+            cause=f"offer:{offer.id}",
+            params={"offer": offer.title},
+            target=f"app://offers/{encode_id('Offer', offer.id)}",
+            now=now,
+        ):
+            return 1
+    return 0
+
+
+async def _suggested(purchase: RecordedPurchase, now: datetime) -> int:
+    purchase_id = encode_id("Purchase", purchase.purchase_id)
+    try:
+        picks = await suggestions.suggestions_for(
+            customer_id=purchase.customer_id,
+            personalized=False,
+            first=SUGGESTED_PRODUCTS,
+            purchase_id=purchase_id,
+        )
+    except (DomainError, DomainErrors):
+        return 0  # the purchase is gone (its account was deleted meanwhile)
+    if not picks:
+        return 0
+    return int(
+        await notify(
+            customer_id=purchase.customer_id,
+            kind=NotificationKind.POST_PURCHASE,
+            cause=f"suggestions:purchase:{purchase.purchase_id}",
+            params={"products": ", ".join(pick.product.name for pick in picks)},
+            target=f"app://purchases/{purchase_id}/suggestions",
+            now=now,
+        )
+    )
+
+
 RULES: dict[str, Step] = {
     "expiring_credits": expiring_credits,
     "birthdays": birthdays,
     "lapsed_customers": lapsed_customers,
+    "after_purchases": after_purchases,
 }
 
 _CLAIM = "SELECT position FROM notification_rule_cursors WHERE rule = ?"
