@@ -3,6 +3,7 @@ to marketing, and who has a birthday on a given day."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,6 +28,24 @@ async def recipient(customer_id: int) -> Recipient | None:
     return Recipient(
         customer_id=customer_id, locale=found.locale, marketing_consent=found.consent_marketing
     )
+
+
+async def recipients(customer_ids: Iterable[int]) -> dict[int, Recipient]:
+    """`recipient` of each active customer among `customer_ids`, in one query."""
+    wanted = sorted(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await User.filter(id__in=wanted, deleted_at=None, role=Role.CUSTOMER).values(
+        "id", "locale", "consent_marketing"
+    )
+    return {
+        int(row["id"]): Recipient(
+            customer_id=int(row["id"]),
+            locale=row["locale"],
+            marketing_consent=bool(row["consent_marketing"]),
+        )
+        for row in rows
+    }
 
 
 async def marketing_audience_born_on(

@@ -350,6 +350,8 @@ class EarningContext:
     rows: Sequence[Checked] = ()
     line_categories: set[str] | None = None
     recording: bool = True
+    # Whom the messages of the batch go to (their language), read once.
+    recipients: dict[int, notifications.Recipient] = field(default_factory=dict)
 
     async def prepare_earning(self, rows: Sequence[Checked], *, recording: bool = True) -> None:
         """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`.
@@ -379,6 +381,9 @@ class EarningContext:
         # order included (its orderReference is the purchase's externalId at the store).
         if recording:
             self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
+            self.recipients = await notifications.recipients(
+                r.customer_id for r in rows if r.customer_id is not None
+            )
         self.rows = rows
         self.recording = recording
         # An estimate's lines all have a category: offers for other categories cannot apply.
@@ -674,6 +679,7 @@ async def _insert_purchase(
                 merchant_name=store.merchant_name,
                 available_at=available_at,
                 now=context.now,
+                recipient=context.recipients.get(row.customer_id),
             )
         reached = context.tier_reached(row, tier)
         if reached is not None:
@@ -683,6 +689,7 @@ async def _insert_purchase(
                 tier_code=reached.code,
                 tier_name=reached.name,
                 now=context.now,
+                recipient=context.recipients.get(row.customer_id),
             )
         # Last, as in a refund: a writer holds its customer's spend row only at its end.
         await count_purchase(

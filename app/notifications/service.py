@@ -4,13 +4,14 @@ a customer's messages and marking them read."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from app import db, outbox
 from app.accounts import messaging as accounts
+from app.accounts.messaging import Recipient
 from app.core import clock
 from app.core.errors import InputErrors, InvalidInput, NotFound
 from app.core.ids import decode_id
@@ -23,10 +24,12 @@ from app.program.service import get_program
 __all__ = [
     "MAX_IDS_PER_CALL",
     "NotificationKind",
+    "Recipient",
     "get_for_customer",
     "list_notifications",
     "mark_read",
     "notify",
+    "recipients",
     "unread_count",
 ]
 
@@ -55,13 +58,17 @@ async def notify(
     target: str | None = None,
     text: str | None = None,
     now: datetime | None = None,
+    recipient: Recipient | None = None,
 ) -> bool:
     """Write a message to the customer's inbox, in their language, inside the caller's
     transaction (so it commits or rolls back with what it announces). At most one message
     per (customer, `cause`): a repeat is a no-op. A marketing kind is written only with
     the customer's marketing consent and within the program's weekly cap. `text` names
-    another text of the kind (a variant); `params` fill its places. Whether it was written."""
-    recipient = await accounts.recipient(customer_id)
+    another text of the kind (a variant); `params` fill its places; `recipient`, the
+    customer as `recipients` read them (for a batch), else they are read here. Whether it
+    was written."""
+    if recipient is None or recipient.customer_id != customer_id:
+        recipient = await accounts.recipient(customer_id)
     if recipient is None:
         return False
     moment = now or clock.now()
@@ -93,6 +100,12 @@ async def notify(
             locale=locale,
         )
     return bool(inserted)
+
+
+async def recipients(customer_ids: Iterable[int]) -> dict[int, Recipient]:
+    """The language and consent of each active customer among `customer_ids`, read at once
+    for a batch of messages (`notify(recipient=...)`); the others are not in it."""
+    return await accounts.recipients(customer_ids)
 
 
 def _marketing_lock(customer_id: int) -> int:

@@ -10,7 +10,17 @@ from app import ledger
 from app.core.ids import encode_id
 from app.core.money import Money
 from app.notifications.kinds import NotificationKind
-from app.notifications.service import notify
+from app.notifications.service import Recipient, notify, recipients
+
+__all__ = [
+    "Recipient",
+    "cashback_recorded",
+    "cashback_taken_back",
+    "credits_matured",
+    "recipients",
+    "redemption_captured",
+    "tier_reached",
+]
 
 
 def _money(amount_minor: int, currency: str) -> str:
@@ -26,8 +36,10 @@ async def cashback_recorded(
     merchant_name: str,
     available_at: datetime,
     now: datetime | None = None,
+    recipient: Recipient | None = None,
 ) -> bool:
-    """A purchase earned cashback: how much, and when it becomes available."""
+    """A purchase earned cashback: how much, and when it becomes available. `recipient`:
+    the customer as `recipients` read them for a batch (else read here)."""
     return await notify(
         customer_id=customer_id,
         kind=NotificationKind.CASHBACK_RECORDED,
@@ -39,6 +51,7 @@ async def cashback_recorded(
         },
         target=f"app://purchases/{encode_id('Purchase', purchase_id)}",
         now=now,
+        recipient=recipient,
     )
 
 
@@ -49,6 +62,7 @@ async def tier_reached(
     tier_code: str,
     tier_name: str,
     now: datetime | None = None,
+    recipient: Recipient | None = None,
 ) -> bool:
     """A purchase took the customer to a higher tier."""
     return await notify(
@@ -58,6 +72,7 @@ async def tier_reached(
         params={"tier": tier_name},
         target="app://tier",
         now=now,
+        recipient=recipient,
     )
 
 
