@@ -35,6 +35,8 @@ __all__ = [
 
 # The window of the marketing cap.
 MARKETING_WINDOW = timedelta(days=7)
+# The cause column's width.
+MAX_CAUSE_LENGTH = 128
 # The most ids one markNotificationsRead takes.
 MAX_IDS_PER_CALL = 100
 
@@ -67,6 +69,8 @@ async def notify(
     another text of the kind (a variant); `params` fill its places; `recipient`, the
     customer as `recipients` read them (for a batch), else they are read here. Whether it
     was written."""
+    if not cause or len(cause) > MAX_CAUSE_LENGTH:
+        raise ValueError(f"a cause has 1 to {MAX_CAUSE_LENGTH} characters")
     if recipient is None or recipient.customer_id != customer_id:
         recipient = await accounts.recipient(customer_id)
     if recipient is None:

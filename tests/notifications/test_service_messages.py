@@ -4,6 +4,7 @@ redemption captured. A repeat of the cause (the same key) writes nothing more.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -218,3 +219,16 @@ async def outgoing(customer_id: int) -> list[dict[str, object]]:
         "SELECT subject, locale, channel FROM outbox_messages WHERE customer_id = ? ORDER BY id",
         customer_id,
     )
+
+
+async def test_the_same_purchase_twice_at_once_writes_one_message(
+    api: Api, postgres_only: Settings
+) -> None:
+    store = await make_store(percent="5")
+    customer = await make_customer()
+    data = purchase_input(store, customer, "40.00")
+
+    answers = await asyncio.gather(*(record(api, store, data) for _ in range(4)))
+
+    assert {a["purchase"]["id"] for a in answers} == {answers[0]["purchase"]["id"]}
+    assert await kinds(customer.id) == ["CASHBACK_RECORDED"]
