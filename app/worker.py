@@ -23,6 +23,7 @@ from app.ledger import settle_due_wallets
 from app.outbox import deliver_due, purge_settled
 from app.privacy.service import forfeit_leftovers
 from app.redemptions.service import expire_lapsed
+from app.settings import get_settings
 from app.throttling.service import purge as purge_throttle_counters
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,11 @@ async def run_forever(*, interval: float = 10.0, stop: asyncio.Event | None = No
     undo = _stop_on_signals(stop)
     totals: Counter[str] = Counter()
     rounds = 0
-    log.info("worker started (a round every %s s while idle)", interval)
+    log.info(
+        "worker started: a round every %s s while idle; mail %s",
+        interval,
+        "over SMTP" if get_settings().smtp_url else "only logged (SMTP_URL is unset)",
+    )
     try:
         while not stop.is_set():
             done: dict[str, int] = {}

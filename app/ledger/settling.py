@@ -200,6 +200,87 @@ _CLAIM_DUE = (
 # Several workers: each skips the wallets another one holds.
 _CLAIM_DUE_FOR_UPDATE = _CLAIM_DUE + " FOR UPDATE SKIP LOCKED"
 
+# PostgreSQL, for a worker: a batch of due wallets settled in two statements instead of
+# some eight per wallet. The first claims the wallets (SKIP LOCKED), matures their due
+# lots, moves those lots' entries to AVAILABLE, writes one MATURE transfer with its two
+# postings per wallet (exactly what `settle` writes) and moves the wallets' totals. It
+# answers, per wallet, whether anything else is due (an available lot expiring, a
+# reservation lapsing): those wallets go through `settle`, which finds their lots already
+# matured; the others get their schedule recomputed by the second statement.
+_MATURE_DUE_BATCH = (
+    "WITH due AS (SELECT id, customer_id, currency FROM ledger_wallets"
+    "  WHERE next_change_at <= $1 ORDER BY next_change_at LIMIT $2 FOR UPDATE SKIP LOCKED),"
+    " matured AS (UPDATE ledger_lots l SET state = 'AVAILABLE' FROM due"
+    "  WHERE l.customer_id = due.customer_id AND l.currency = due.currency"
+    "  AND l.state = 'PENDING' AND l.available_at <= $1"
+    "  RETURNING l.id, l.entry_id, l.remaining, l.customer_id, l.currency),"
+    " entries AS (UPDATE ledger_entries e SET status = 'AVAILABLE', updated_at = $1"
+    "  FROM matured m WHERE e.id = m.entry_id AND e.status = 'PENDING'),"
+    " sums AS (SELECT customer_id, currency, SUM(remaining) AS total,"
+    "  array_agg(id ORDER BY id) AS lots FROM matured GROUP BY customer_id, currency),"
+    " t AS (INSERT INTO ledger_transfers (customer_id, currency, kind, entry_id, details,"
+    "  created_at) SELECT customer_id, currency, 'MATURE', NULL,"
+    "  jsonb_build_object('lots', lots), $1 FROM sums WHERE total <> 0"
+    "  ORDER BY customer_id, currency RETURNING id, customer_id, currency),"
+    " p AS (INSERT INTO ledger_postings"
+    "  (transfer_id, customer_id, currency, account, amount, created_at)"
+    "  SELECT t.id, t.customer_id, t.currency, v.account, v.sign * s.total, $1"
+    "  FROM t JOIN sums s ON s.customer_id = t.customer_id AND s.currency = t.currency"
+    "  CROSS JOIN (VALUES ('PENDING', -1), ('AVAILABLE', 1)) AS v(account, sign)),"
+    " w AS (UPDATE ledger_wallets w SET available = w.available + s.total,"
+    "  pending = w.pending - s.total, updated_at = $1 FROM sums s"
+    "  WHERE w.customer_id = s.customer_id AND w.currency = s.currency AND s.total <> 0)"
+    " SELECT due.id, due.customer_id, due.currency,"
+    "  (EXISTS (SELECT 1 FROM ledger_lots l WHERE l.customer_id = due.customer_id"
+    "    AND l.currency = due.currency AND l.state IN ('PENDING', 'AVAILABLE')"
+    "    AND l.expires_at <= $1)"
+    "   OR EXISTS (SELECT 1 FROM ledger_entries e WHERE e.customer_id = due.customer_id"
+    "    AND e.currency = due.currency AND e.kind = 'REDEMPTION' AND e.status = 'RESERVED'"
+    "    AND e.expires_at <= $1)) AS more_due"
+    " FROM due"
+)
+# The same schedule as `wallets.refresh`, for many wallets at once.
+_RESCHEDULE_BATCH = (
+    "UPDATE ledger_wallets w SET next_change_at = LEAST(s.next_mature, s.next_expiry,"
+    "  s.next_lapse), next_expiry_at = s.next_expiry,"
+    "  next_expiry_amount = (SELECT SUM(l.remaining) FROM ledger_lots l"
+    "   WHERE l.customer_id = w.customer_id AND l.currency = w.currency"
+    "   AND l.state = 'AVAILABLE' AND l.expires_at = s.next_expiry), updated_at = $1"
+    " FROM (SELECT w2.id,"
+    "  (SELECT MIN(available_at) FROM ledger_lots WHERE customer_id = w2.customer_id"
+    "    AND currency = w2.currency AND state = 'PENDING') AS next_mature,"
+    "  (SELECT MIN(expires_at) FROM ledger_lots WHERE customer_id = w2.customer_id"
+    "    AND currency = w2.currency AND state = 'AVAILABLE' AND expires_at > $1)"
+    "    AS next_expiry,"
+    "  (SELECT MIN(expires_at) FROM ledger_entries WHERE customer_id = w2.customer_id"
+    "    AND currency = w2.currency AND kind = 'REDEMPTION' AND status = 'RESERVED')"
+    "    AS next_lapse"
+    "  FROM ledger_wallets w2 WHERE w2.id = ANY($2::bigint[])) AS s"
+    " WHERE w.id = s.id"
+)
+# Wallets per transaction: on PostgreSQL a batch is two statements, so larger batches
+# save round trips; SQLite settles one wallet at a time anyway.
+_BATCH = {"postgres": 500, "sqlite": 50}
+
+
+async def _settle_batch(now: datetime, batch: int) -> int:
+    """One transaction: up to `batch` due wallets settled. How many."""
+    async with in_transaction():
+        if db.dialect() != "postgres":
+            due = await db.rows(_CLAIM_DUE, now, batch)
+            for wallet in due:
+                await settle(wallet["customer_id"], wallet["currency"], now)
+            return len(due)
+        client = db.connection()
+        claimed = await client.execute_query_dict(_MATURE_DUE_BATCH, [now, batch])
+        done = [row["id"] for row in claimed if not row["more_due"]]
+        if done:
+            await client.execute_query(_RESCHEDULE_BATCH, [now, done])
+        for wallet in claimed:
+            if wallet["more_due"]:
+                await settle(wallet["customer_id"], wallet["currency"], now)
+        return len(claimed)
+
 
 async def settle_due_wallets(limit: int = 500) -> int:
     """Settle up to `limit` wallets whose next change has passed (for a worker; several
@@ -207,18 +288,10 @@ async def settle_due_wallets(limit: int = 500) -> int:
     now = clock.now()
     done = 0
     while done < limit:
-        batch = min(50, limit - done)
+        batch = min(_BATCH[db.dialect()], limit - done)
 
         async def work(batch: int = batch) -> int:
-            async with in_transaction():
-                due = await db.rows(
-                    _CLAIM_DUE_FOR_UPDATE if db.dialect() == "postgres" else _CLAIM_DUE,
-                    now,
-                    batch,
-                )
-                for wallet in due:
-                    await settle(wallet["customer_id"], wallet["currency"], now)
-                return len(due)
+            return await _settle_batch(now, batch)
 
         settled = await db.retrying(work)
         done += settled

@@ -11,7 +11,7 @@ import pytest
 from app.accounts.models import User
 from app.core import clock
 from app.mail import message_id_for
-from app.outbox import deliver_due, enqueue
+from app.outbox import deliver_due, enqueue, purge_settled
 from app.outbox.delivery import LEASE, claim_due
 from tests.factories import make_customer
 from tests.mail.mailbox import parts, running_mailbox
@@ -233,3 +233,24 @@ async def test_two_workers_in_parallel_never_send_one_message_twice(postgres_onl
     assert sum(counts) == 60 and all(counts), counts
     assert len(mailbox.message_ids) == len(set(mailbox.message_ids)) == 60
     assert await leased() == 0
+
+
+async def test_housekeeping_forgets_settled_messages_after_90_days_and_keeps_pending_ones(
+    db,
+) -> None:
+    customer = await make_customer()
+    await enqueue(key="sent", customer_id=customer.id, subject="S", text="t")
+    with running_mailbox() as mailbox:
+        await deliver_due(limit=10, sender=smtp_to(mailbox.url), policy=POLICY)
+    await enqueue(key="waiting", customer_id=customer.id, subject="S", text="t")
+    clock.advance(timedelta(days=89))
+    await enqueue(key="recent", customer_id=customer.id, subject="S", text="t")
+    with running_mailbox() as mailbox:
+        await deliver_due(limit=1, sender=smtp_to(mailbox.url), policy=POLICY)  # "waiting"
+    assert await purge_settled() == 0
+
+    clock.advance(timedelta(days=2))
+    purged = await purge_settled()
+
+    assert purged == 2  # "sent" and "waiting": queued over 90 days ago, and settled
+    assert (await stored("recent"))["status"] == "PENDING"
