@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
@@ -23,12 +24,14 @@ from app.program.service import get_program
 
 __all__ = [
     "MAX_IDS_PER_CALL",
+    "Message",
     "NotificationKind",
     "Recipient",
     "get_for_customer",
     "list_notifications",
     "mark_read",
     "notify",
+    "notify_many",
     "recipients",
     "unread_count",
 ]
@@ -104,6 +107,40 @@ async def notify(
             locale=locale,
         )
     return bool(inserted)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A service message of `notify_many`."""
+
+    customer_id: int
+    kind: NotificationKind
+    cause: str
+    params: Mapping[str, str]
+    target: str | None = None
+
+
+_INSERT_MANY = _INSERT.removesuffix(" RETURNING id")
+
+
+async def notify_many(messages: Sequence[Message], *, now: datetime | None = None) -> None:
+    """`notify` for a batch of service messages (no marketing, none by email), inside the
+    caller's transaction: the recipients read at once, the rows written in one call."""
+    if not messages:
+        return
+    if any(m.kind in MARKETING_KINDS or m.kind in EMAIL_KINDS for m in messages):
+        raise ValueError("notify_many writes service messages that stay in the inbox")
+    found = await recipients(m.customer_id for m in messages)
+    moment = now or clock.now()
+    rows: list[list[object]] = []
+    for message in messages:
+        recipient = found.get(message.customer_id)
+        if recipient is None:
+            continue
+        locale, title, body = render(message.kind.value, recipient.locale, message.params)
+        row: list[object] = [message.customer_id, message.kind.value, message.cause, False]
+        rows.append([*row, locale, title, body, message.target, moment])
+    await db.execute_many(_INSERT_MANY, rows)
 
 
 async def recipients(customer_ids: Iterable[int]) -> dict[int, Recipient]:

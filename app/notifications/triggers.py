@@ -4,13 +4,14 @@ and the cause key makes a retried or concurrent cause write it once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from app import ledger
 from app.core.ids import encode_id
 from app.core.money import Money
 from app.notifications.kinds import NotificationKind
-from app.notifications.service import Recipient, notify, recipients
+from app.notifications.service import Message, Recipient, notify, notify_many, recipients
 
 __all__ = [
     "Recipient",
@@ -116,14 +117,20 @@ async def redemption_captured(
     )
 
 
-async def credits_matured(event: ledger.Matured) -> None:
-    """Pending credits became available (the ledger calls this where it settles a wallet).
-    The first lot names the cause: a lot matures once."""
-    await notify(
-        customer_id=event.customer_id,
-        kind=NotificationKind.CREDITS_AVAILABLE,
-        cause=f"matured:{event.currency}:{event.lot_ids[0]}",
-        params={"amount": _money(event.amount, event.currency)},
-        target="app://activity",
-        now=event.at,
+async def credits_matured(events: Sequence[ledger.Matured]) -> None:
+    """Pending credits became available (the ledger calls this where wallets settle, one
+    wallet or a worker's whole batch): one message per wallet, written for the batch at
+    once. The first lot names the cause: a lot matures once."""
+    await notify_many(
+        [
+            Message(
+                customer_id=event.customer_id,
+                kind=NotificationKind.CREDITS_AVAILABLE,
+                cause=f"matured:{event.currency}:{event.lot_ids[0]}",
+                params={"amount": _money(event.amount, event.currency)},
+                target="app://activity",
+            )
+            for event in events
+        ],
+        now=events[0].at if events else None,
     )

@@ -22,6 +22,7 @@ from app.settings import Settings
 from tests.cashback.factories import purchase_input, record, refund
 from tests.catalog.factories import make_store
 from tests.factories import make_customer
+from tests.ledger.statements import count_statements
 from tests.notifications.inbox import kinds, messages, stored
 from tests.redemptions.factories import gid, give_credits, make_merchant
 from tests.redemptions.operations import capture, started
@@ -232,3 +233,25 @@ async def test_the_same_purchase_twice_at_once_writes_one_message(
 
     assert {a["purchase"]["id"] for a in answers} == {answers[0]["purchase"]["id"]}
     assert await kinds(customer.id) == ["CASHBACK_RECORDED"]
+
+
+async def test_the_worker_announces_a_whole_batch_in_a_fixed_number_of_statements(
+    api: Api, postgres_only: Settings
+) -> None:
+    store = await make_store(percent="10")
+    few = [await make_customer() for _ in range(2)]
+    many = [await make_customer() for _ in range(8)]
+    for customer in few:
+        await record(api, store, purchase_input(store, customer, "10.00"))
+    clock.advance(timedelta(days=30, minutes=1))
+    with count_statements() as settling_few:
+        assert await ledger.settle_due_wallets() == 2
+    for customer in many:
+        await record(api, store, purchase_input(store, customer, "10.00"))
+    clock.advance(timedelta(days=30, minutes=1))
+    with count_statements() as settling_many:
+        assert await ledger.settle_due_wallets() == 8
+
+    assert len(settling_few) == len(settling_many), "\n".join(settling_many)
+    for customer in few + many:
+        assert await kinds(customer.id) == ["CASHBACK_RECORDED", "CREDITS_AVAILABLE"]
