@@ -149,6 +149,16 @@ async def the_redemption(w: World) -> str:
     return str(w.redemption["id"])
 
 
+async def a_notification(w: World) -> str:
+    # Customer A's purchase earned cashback: their inbox says so.
+    answer = await w.api.gql(
+        "{ viewer { notifications(first: 1) { edges { node { id } } } } }",
+        token=w.token("customer A"),
+    )
+    [edge] = answer["data"]["viewer"]["notifications"]["edges"]
+    return str(edge["node"]["id"])
+
+
 async def the_merchant(w: World) -> str:
     return gid("Merchant", await w.store_m.merchant)
 
@@ -169,6 +179,7 @@ ROWS = [
     Row("Device", a_device, ("customer A",)),
     Row("Purchase", the_purchase, ("customer A", "partner of M", "admin")),
     Row("Redemption", the_redemption, ("customer A",)),
+    Row("Notification", a_notification, ("customer A",)),
     Row("PartnerClient", a_partner_client, ("admin",)),
     Row("Offer", a_targeted_offer, ("admin",)),
     Row("Offer", a_members_only_offer, ("admin",)),
@@ -439,6 +450,11 @@ PRIVATE_LISTS = {
         ("viewer", "redemptions"),
         "customer A",
     ),
+    "viewer.notifications": (
+        "{ viewer { notifications(first: 50) { edges { node { id } } } } }",
+        ("viewer", "notifications"),
+        "customer A",
+    ),
     "viewer.devices": (
         "{ viewer { devices(first: 50) { edges { node { id } } } } }",
         ("viewer", "devices"),
@@ -483,3 +499,28 @@ async def test_the_private_lists_are_their_owners_only(
         for key in path:
             node = node[key]
         assert node["edges"] == [], answer
+
+
+MARK_READ = """mutation M($ids: [ID!]!) {
+  markNotificationsRead(ids: $ids) { notifications { id } userErrors { code field } }
+}"""
+
+
+@pytest.mark.parametrize("caller", ("customer A", *STRANGERS, "admin"))
+async def test_only_its_owner_marks_a_message_read(world: World, caller: str) -> None:
+    notification = await a_notification(world)
+    answer = await world.api.gql(MARK_READ, {"ids": [notification]}, token=world.token(caller))
+    if caller == "customer A":
+        payload = answer["data"]["markNotificationsRead"]
+        assert payload == {"notifications": [{"id": notification}], "userErrors": []}
+    elif caller == "customer B":
+        # Refused as an id of nothing: not even its existence shows.
+        payload = answer["data"]["markNotificationsRead"]
+        assert payload == {
+            "notifications": [],
+            "userErrors": [{"code": "NOT_FOUND", "field": ["ids", "0"]}],
+        }
+    elif caller == "anonymous":
+        assert error_codes(answer) == ["UNAUTHENTICATED"]
+    else:
+        assert error_codes(answer) == ["FORBIDDEN"]

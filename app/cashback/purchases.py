@@ -53,6 +53,7 @@ from app.core.errors import (
 from app.core.ids import decode_id
 from app.core.money import Money, parse_money
 from app.db import retrying
+from app.notifications import triggers as notifications
 from app.program.service import Program, get_program
 from app.redemptions import service as redemptions
 from app.segments import service as segments
@@ -349,6 +350,8 @@ class EarningContext:
     rows: Sequence[Checked] = ()
     line_categories: set[str] | None = None
     recording: bool = True
+    # Whom the messages of the batch go to (their language), read once.
+    recipients: dict[int, notifications.Recipient] = field(default_factory=dict)
 
     async def prepare_earning(self, rows: Sequence[Checked], *, recording: bool = True) -> None:
         """Rules, tiers, spends, catalogue categories and captured redemptions for `rows`.
@@ -378,6 +381,9 @@ class EarningContext:
         # order included (its orderReference is the purchase's externalId at the store).
         if recording:
             self.redeemed = await redemptions.credits_captured_for_orders(r.key for r in rows)
+            self.recipients = await notifications.recipients(
+                r.customer_id for r in rows if r.customer_id is not None
+            )
         self.rows = rows
         self.recording = recording
         # An estimate's lines all have a category: offers for other categories cannot apply.
@@ -466,6 +472,17 @@ class EarningContext:
             tier_code=tier.code,
         )
         return compute_cashback(facts, rules=self.rules, tier=tier.terms, offers=offers), tier
+
+    def tier_reached(self, row: Checked, tier: TierInfo) -> TierInfo | None:
+        """The higher tier the purchase `row` takes its customer to (from `tier`, where
+        their spend before it put them), if it does."""
+        if self.tiers is None or self.spend is None or row.customer_id is None:
+            return None
+        if not counts_at(row.occurred_at, self.now):
+            return None
+        spend = self.spend.get(row.customer_id, 0) + row.total_minor
+        after, _ = tier_for_spend(self.tiers, spend)
+        return after if after.minimum_spend.minor > tier.minimum_spend.minor else None
 
     def counted(self, purchase: Purchase, earned: Earning) -> None:
         """A purchase just recorded counts towards its customer's tier and offers for the
@@ -652,6 +669,27 @@ async def _insert_purchase(
                 customer_id=row.customer_id,
                 amounts=offer_amounts(earned),
                 now=context.now,
+            )
+        if has_cashback:
+            await notifications.cashback_recorded(
+                customer_id=row.customer_id,
+                purchase_id=purchase_id,
+                amount_minor=earned.amount_minor,
+                currency=program.currency_code,
+                merchant_name=store.merchant_name,
+                available_at=available_at,
+                now=context.now,
+                recipient=context.recipients.get(row.customer_id),
+            )
+        reached = context.tier_reached(row, tier)
+        if reached is not None:
+            await notifications.tier_reached(
+                customer_id=row.customer_id,
+                purchase_id=purchase_id,
+                tier_code=reached.code,
+                tier_name=reached.name,
+                now=context.now,
+                recipient=context.recipients.get(row.customer_id),
             )
         # Last, as in a refund: a writer holds its customer's spend row only at its end.
         await count_purchase(

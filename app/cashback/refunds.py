@@ -23,6 +23,7 @@ from app.core.columns import fits_column
 from app.core.errors import IdempotencyKeyReused, InputErrors, InvalidAmount, InvalidInput
 from app.core.money import Money, parse_money
 from app.db import retrying
+from app.notifications import triggers as notifications
 from app.program.service import get_program
 from app.segments import service as segments
 from app.suggestions import statistics as co_purchases
@@ -145,6 +146,14 @@ async def _refund(
             refund.clawback_minor = taken.clawback
             await refund.save(
                 update_fields=["from_pending_minor", "from_available_minor", "clawback_minor"]
+            )
+            await notifications.cashback_taken_back(
+                customer_id=purchase.customer_id,
+                refund_id=refund.id,
+                amount_minor=take,
+                currency=purchase.currency,
+                merchant_name=store.merchant_name,
+                now=now,
             )
         # The offers it used get back their share of budget (and the use, when in full).
         await offers_seam.give_back_offer_use(

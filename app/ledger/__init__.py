@@ -6,9 +6,11 @@ below; the modules inside are the ledger's own:
 - `values`: what the ledger hands out (Balance, Entry, ...), its account names and limits.
 - `postings`: the only writer of transfers and postings, and of lot changes.
 - `wallets`: the wallet row: locking it, applying deltas, its schedule.
-- `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`.
+- `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`;
+  `on_lots_matured`, where another feature hears of credits becoming available.
 - `crediting`: `credit` and `take_back`.
 - `forfeiting`: `forfeit_all`, a deleted account's credit back to the program.
+- `expiring`: `credits_expiring`, the credit about to expire (for warnings).
 - `exporting`: a customer's balances, activity and credits for their data export.
 - `reservations`: `reserve`, `capture_reservation`, `release_reservation`.
 - `reading`: balances, activity and program totals.
@@ -54,6 +56,7 @@ from app.ledger.errors import (
     UnknownReservation,
     WalletTotalTooLarge,
 )
+from app.ledger.expiring import ExpiringCredit, credits_expiring
 from app.ledger.exporting import (
     customer_activity,
     customer_balances,
@@ -74,7 +77,7 @@ from app.ledger.reservations import (
     reservation_status,
     reserve,
 )
-from app.ledger.settling import settle_due_wallets
+from app.ledger.settling import Matured, on_lots_matured, settle_due_wallets
 from app.ledger.values import (
     FORFEITED,
     MAX_WALLET_TOTAL,
@@ -91,8 +94,10 @@ __all__ = [
     "MAX_WALLET_TOTAL",
     "Balance",
     "Entry",
+    "ExpiringCredit",
     "Forfeited",
     "InsufficientBalance",
+    "Matured",
     "ProgramTotals",
     "ReservationClosed",
     "ReservationExpired",
@@ -102,6 +107,7 @@ __all__ = [
     "WalletTotalTooLarge",
     "capture_reservation",
     "credit",
+    "credits_expiring",
     "customer_activity",
     "customer_balances",
     "customer_credits",
@@ -111,6 +117,7 @@ __all__ = [
     "get_entries",
     "has_entries",
     "list_entries",
+    "on_lots_matured",
     "program_totals",
     "reconcile",
     "release_reservation",

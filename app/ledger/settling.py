@@ -4,6 +4,8 @@ no background job), and a worker does the same in bulk."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +16,37 @@ from app.core import clock
 from app.ledger import wallets
 from app.ledger.postings import LotChange, apply_lot_changes, set_status, transfer
 from app.ledger.values import AVAILABLE, EXPIRED, LOT_EXPIRED, PENDING, RESERVED
+
+
+@dataclass(frozen=True, slots=True)
+class Matured:
+    """Pending credits of a wallet that became available together (at one settle)."""
+
+    customer_id: int
+    currency: str
+    amount: int
+    lot_ids: tuple[int, ...]
+    at: datetime
+
+
+MaturedListener = Callable[[Sequence[Matured]], Awaitable[None]]
+_MATURED_LISTENERS: list[MaturedListener] = []
+
+
+def on_lots_matured(listener: MaturedListener) -> MaturedListener:
+    """Run `listener` inside the transaction that makes pending credits available, so what
+    it writes commits (or not) with them: with one wallet's credits when a wallet settles,
+    with a whole batch's when the worker settles in bulk. For features the ledger must
+    not know of."""
+    if listener not in _MATURED_LISTENERS:
+        _MATURED_LISTENERS.append(listener)
+    return listener
+
+
+async def _matured(events: Sequence[Matured]) -> None:
+    if events:
+        for listener in _MATURED_LISTENERS:
+            await listener(events)
 
 
 async def expire_due_lots(customer_id: int, currency: str, now: datetime, *, limit: int) -> int:
@@ -113,6 +146,14 @@ async def settle(customer_id: int, currency: str, now: datetime) -> dict[str, An
             now=now,
             details={"lots": [lot["id"] for lot in matured]},
         )
+        event = Matured(
+            customer_id=customer_id,
+            currency=currency,
+            amount=matured_total,
+            lot_ids=tuple(sorted(int(lot["id"]) for lot in matured)),
+            at=now,
+        )
+        await _matured([event])
     lapsed = await db.rows(
         "UPDATE ledger_entries SET status = 'EXPIRED', updated_at = ?"
         " WHERE customer_id = ? AND currency = ? AND kind = 'REDEMPTION'"
@@ -202,8 +243,9 @@ _MATURE_DUE_BATCH = (
     "    AND l.expires_at <= $1)"
     "   OR EXISTS (SELECT 1 FROM ledger_entries e WHERE e.customer_id = due.customer_id"
     "    AND e.currency = due.currency AND e.kind = 'REDEMPTION' AND e.status = 'RESERVED'"
-    "    AND e.expires_at <= $1)) AS more_due"
-    " FROM due"
+    "    AND e.expires_at <= $1)) AS more_due, s.total AS matured, s.lots AS matured_lots"
+    " FROM due LEFT JOIN sums s ON s.customer_id = due.customer_id"
+    "  AND s.currency = due.currency"
 )
 # The same schedule as `wallets.refresh`, for many wallets at once.
 _RESCHEDULE_BATCH = (
@@ -239,6 +281,19 @@ async def _settle_batch(now: datetime, batch: int) -> int:
             return len(due)
         client = db.connection()
         claimed = await client.execute_query_dict(_MATURE_DUE_BATCH, [now, batch])
+        await _matured(
+            [
+                Matured(
+                    customer_id=int(row["customer_id"]),
+                    currency=str(row["currency"]),
+                    amount=int(row["matured"]),
+                    lot_ids=tuple(int(lot) for lot in row["matured_lots"]),
+                    at=now,
+                )
+                for row in claimed
+                if row["matured"]
+            ]
+        )
         done = [row["id"] for row in claimed if not row["more_due"]]
         if done:
             await client.execute_query(_RESCHEDULE_BATCH, [now, done])

@@ -165,11 +165,18 @@ async def offers_for(
     merchant_id: str | None,
     category: str | None,
     now: datetime,
+    birthday_only: bool = False,
+    targeted_only: bool = False,
 ) -> Page[OfferCard]:
     """The live offers whose audience includes the customer and that they have not used
-    up, in one statement however many are asked for."""
+    up, in one statement however many are asked for (`birthday_only`: those for customers
+    in their birthday month; `targeted_only`: those for a segment other than birthdays)."""
     limit, offset = page_size(first), _offset(after)
     narrowing, narrowing_params = _narrowing(merchant_id, category)
+    if birthday_only:
+        narrowing += " AND o.aud_birthday_month = TRUE"
+    if targeted_only:
+        narrowing += " AND o.targeted = TRUE AND o.aud_birthday_month = FALSE"
     if reader.personalized:
         order, order_params = _relevance(reader)
     else:

@@ -25,6 +25,7 @@ from app.core import clock
 from app.core.errors import DomainError, ErrorCode, NotFound
 from app.core.export import Record
 from app.core.money import Money
+from app.notifications import privacy as notifications
 from app.offers import privacy as offers
 from app.outbox import privacy as outbox
 from app.privacy.models import ExportClaim
@@ -133,6 +134,7 @@ _LISTS: list[tuple[str, Callable[..., AsyncIterator[Record]]]] = [
     ("basketLines", suggestions.export_basket_lines),
     ("sessions", accounts.export_sessions),
     ("outgoingMessages", outbox.export_messages),
+    ("notifications", notifications.export_notifications),
 ]
 
 
@@ -157,8 +159,7 @@ async def _document(customer_id: int) -> AsyncIterator[str]:
         yield f',"{name}":'
         async for piece in _array(records(customer_id=customer_id)):
             yield piece
-    # The inbox does not exist yet: the list is there, empty, so readers need not change.
-    yield ',"notifications":[]}'
+    yield "}"
 
 
 # --- Deleting -----------------------------------------------------------------------------
@@ -204,6 +205,7 @@ async def _erase(customer_id: int) -> tuple[Deletion, accounts.Erased]:
         await offers.erase_customer(customer_id=customer_id)
         await segments.erase_customer(customer_id=customer_id)
         await outbox.erase_customer(customer_id=customer_id)
+        await notifications.erase_customer(customer_id=customer_id)
         await ExportClaim.filter(customer_id=customer_id).delete()
     return Deletion(customer_id, erased.sessions_ended, released, forfeited), erased
 

@@ -18,6 +18,8 @@ class ProgramSettings(Model):
     max_purchase_total_minor = fields.BigIntField(null=True)
     max_redemption_amount_minor = fields.BigIntField(null=True)
     terms_version = fields.IntField(default=1)
+    # At most this many marketing messages reach a customer in any 7 days.
+    marketing_messages_per_week = fields.IntField(default=3)
     updated_at = fields.DatetimeField(null=True)
 
     class Meta:

@@ -26,6 +26,7 @@ class Mutation:
             max_redemption_amount=(
                 (most_redeemed.amount, most_redeemed.currency_code) if most_redeemed else None
             ),
+            marketing_messages_per_week=input.marketing_messages_per_week,
         )
         terms = await service.terms_text(program.terms_version)
         return UpdateProgramPayload(program=Program.of(program, terms=terms))

@@ -24,6 +24,8 @@ from app.program.models import ProgramSettings, TermsVersion
 # The default maxima, in units of the program's currency.
 DEFAULT_MAX_PURCHASE_TOTAL = Decimal(100_000)
 DEFAULT_MAX_REDEMPTION_AMOUNT = Decimal(10_000)
+# The most a program may send: a cap above this is no cap at all.
+MAX_MARKETING_MESSAGES_PER_WEEK = 50
 
 DEFAULT_TERMS = (
     "Cashback is credited on what you pay with money, pending until the return period ends, "
@@ -41,6 +43,7 @@ class Program:
     terms_version: int
     max_purchase_total: Money
     max_redemption_amount: Money
+    marketing_messages_per_week: int = 3
 
 
 async def _settings_row() -> ProgramSettings:
@@ -84,6 +87,7 @@ def _program_of(row: ProgramSettings) -> Program:
         max_redemption_amount=_maximum(
             row.max_redemption_amount_minor, DEFAULT_MAX_REDEMPTION_AMOUNT, row.currency_code
         ),
+        marketing_messages_per_week=row.marketing_messages_per_week,
     )
 
 
@@ -109,6 +113,7 @@ async def update_program(
     terms: str | None = None,
     max_purchase_total: tuple[Decimal, str] | None = None,
     max_redemption_amount: tuple[Decimal, str] | None = None,
+    marketing_messages_per_week: int | None = None,
 ) -> Program:
     """Change the settings given; a change of the terms text becomes a new terms version."""
     await _settings_row()
@@ -136,6 +141,15 @@ async def update_program(
                 continue
             with problems.catch():
                 maxima[name] = _positive_minor(given, currency, field=["input", field])
+        if marketing_messages_per_week is not None and not (
+            0 <= marketing_messages_per_week <= MAX_MARKETING_MESSAGES_PER_WEEK
+        ):
+            problems.add(
+                InvalidInput(
+                    f"Between 0 and {MAX_MARKETING_MESSAGES_PER_WEEK}.",
+                    field=["input", "marketingMessagesPerWeek"],
+                )
+            )
         if terms is not None and not terms.strip():
             problems.add(InvalidInput("The terms must not be empty.", field=["input", "terms"]))
         problems.raise_any()
@@ -150,6 +164,8 @@ async def update_program(
             row.credit_validity_days = credit_validity_days
         if max_redemption_share is not None:
             row.max_redemption_share = max_redemption_share
+        if marketing_messages_per_week is not None:
+            row.marketing_messages_per_week = marketing_messages_per_week
         if terms is not None:
             await _new_terms_version(row, terms.strip())
         row.updated_at = clock.now()

@@ -28,6 +28,9 @@ class Program:
     max_redemption_amount: Money = strawberry.field(
         description="The largest amount one redemption may take."
     )
+    marketing_messages_per_week: int = strawberry.field(
+        description="The most marketing messages a customer receives in any 7 days (0: none)."
+    )
 
     @classmethod
     def of(cls, program: ProgramValue, *, terms: str) -> Program:
@@ -41,6 +44,7 @@ class Program:
             terms_version=program.terms_version,
             max_purchase_total=Money.of(program.max_purchase_total),
             max_redemption_amount=Money.of(program.max_redemption_amount),
+            marketing_messages_per_week=program.marketing_messages_per_week,
         )
 
 
@@ -54,6 +58,7 @@ class UpdateProgramInput:
     terms: str | None = None
     max_purchase_total: MoneyInput | None = None
     max_redemption_amount: MoneyInput | None = None
+    marketing_messages_per_week: int | None = None
 
 
 @strawberry.type

@@ -37,6 +37,7 @@ from app.core.ids import decode_id
 from app.core.money import Money, parse_money
 from app.core.pagination import Page, keyset_page
 from app.ledger import InsufficientBalance, ReservationClosed
+from app.notifications import triggers as notifications
 from app.program.service import Program, get_program
 from app.redemptions import codes
 from app.redemptions.errors import (
@@ -511,6 +512,14 @@ async def _capture(
                         "captured_channel",
                         "captured_order_total_minor",
                     ]
+                )
+                await notifications.redemption_captured(
+                    customer_id=row.customer_id,
+                    redemption_id=row.id,
+                    amount_minor=row.amount_minor,
+                    currency=row.currency,
+                    merchant_name=store.merchant_name,
+                    now=now,
                 )
     if outcome is not None:
         raise outcome

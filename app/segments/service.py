@@ -548,3 +548,25 @@ async def replace_profiles(
             _day(start),
         )
     return count
+
+
+async def lapsed_customers(
+    *, last_purchase_from: datetime, last_purchase_before: datetime, after_id: int, limit: int
+) -> list[tuple[int, datetime]]:
+    """(customer id, last purchase) of the customers whose last purchase was in
+    [from, before), by id after `after_id`, at most `limit`."""
+    rows = await db.rows(
+        "SELECT customer_id, last_purchase_at FROM customer_profiles"
+        " WHERE last_purchase_at >= ? AND last_purchase_at < ? AND customer_id > ?"
+        " ORDER BY customer_id LIMIT ?",
+        last_purchase_from,
+        last_purchase_before,
+        after_id,
+        limit,
+    )
+    found = []
+    for row in rows:
+        moment = db.to_datetime(row["last_purchase_at"])
+        assert moment is not None
+        found.append((int(row["customer_id"]), moment))
+    return found

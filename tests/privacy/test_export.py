@@ -46,14 +46,22 @@ async def test_the_export_holds_every_kind_of_record_and_nothing_of_another_cust
     assert all(e["details"] for e in cashback)
     assert len(document["credits"]) == 3
     assert document["balances"][0]["reserved"] == {"amount": "3.00", "currencyCode": "USD"}
-    # redemptions, offers, behaviour, sessions (without secrets), an empty inbox
+    # redemptions, offers, behaviour, sessions (without secrets), the inbox
     assert sorted(r["status"] for r in document["redemptions"]) == ["RELEASED", "RESERVED"]
     assert len(document["offerActivations"]) == 1
     assert document["offerActivations"][0]["activatedAt"]
     assert document["purchaseProfile"]["purchaseCount"] == 2
     assert document["spendByDay"] and document["basketLines"]
     assert len(document["sessions"]) == 2
-    assert document["notifications"] == []
+    inbox = document["notifications"]
+    assert [n["kind"] for n in inbox] == [
+        "CASHBACK_RECORDED",
+        "CASHBACK_RECORDED",
+        "CASHBACK_TAKEN_BACK",
+    ]
+    # No Portuguese texts yet: English.
+    assert {n["locale"] for n in inbox} == {"en"}
+    assert all(n["title"] and n["body"] and n["createdAt"] for n in inbox)
 
     # And nothing of Bruno's, nor any secret of Ana's
     text = json.dumps(document)
