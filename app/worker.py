@@ -1,6 +1,7 @@
 """`python -m app worker`: the background work, in rounds. Each round settles due wallets
-in bulk, marks lapsed redemptions, forfeits credit that reached deleted accounts, and
-delivers the outbox; every 60 rounds it also purges what has expired.
+in bulk, marks lapsed redemptions, forfeits credit that reached deleted accounts, runs the
+scheduled message rules (expiring credits, birthdays, lapsed customers, after a purchase)
+and delivers the outbox; every 60 rounds it also purges what has expired.
 
 Nothing depends on it for correctness (balances settle themselves on read and write), and
 several workers may run at once: wallets and outbox messages are claimed with FOR UPDATE
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from app.accounts.service import purge_expired_refresh_tokens
 from app.ledger import settle_due_wallets
+from app.notifications.rules import run_scheduled_rules
 from app.outbox import deliver_due, purge_settled
 from app.privacy.service import forfeit_leftovers
 from app.redemptions.service import expire_lapsed
@@ -53,14 +55,18 @@ async def _deliver_outbox(stop: asyncio.Event) -> dict[str, int]:
     return await deliver_due(limit=MAIL_BATCH, stop=stop)
 
 
+async def _run_message_rules(stop: asyncio.Event) -> dict[str, int]:
+    written = await run_scheduled_rules(limit=BATCH)
+    return {f"messages_{rule}": count for rule, count in written.items()}
+
+
 # The round, in order. The scheduled message rules (birthdays, expiring credits, lapsed
-# customers) belong before the outbox, so that what they queue goes in the same round:
-#     async def _run_message_rules(stop): return await run_scheduled_rules(limit=BATCH)
-# added to this list between _forfeit_leftovers and _deliver_outbox.
+# customers) run before the outbox, so that the mail they queue goes in the same round.
 ROUND: list[RoundTask] = [
     _settle_wallets,
     _expire_redemptions,
     _forfeit_leftovers,
+    _run_message_rules,
     _deliver_outbox,
 ]
 

@@ -105,6 +105,24 @@ async def test_a_round_delivers_the_outbox(db, mailbox: Mailbox) -> None:
     assert (await run_once())["mail_sent"] == 0
 
 
+async def test_a_round_warns_of_expiring_credits_and_mails_the_warning(
+    db, mailbox: Mailbox
+) -> None:
+    customer = await make_customer()
+    await give_credits(customer, 1250, expires_in=timedelta(days=5))
+
+    done = await run_once()
+
+    assert done["messages_expiring_credits"] == 1
+    assert done["mail_sent"] == 1
+    [mail] = mailbox.received
+    assert mail.recipients == [customer.email]
+    assert "12.50 USD" in mail.message.get_body(("plain",)).get_content()
+    again = await run_once()
+    assert again["messages_expiring_credits"] == 0 and again["mail_sent"] == 0
+    assert len(mailbox.received) == 1
+
+
 async def test_while_more_than_a_batch_is_due_the_next_round_starts_at_once(
     db, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
