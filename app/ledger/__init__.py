@@ -4,7 +4,8 @@ settle themselves, reservations.
 Other features import this package (`from app import ledger`) and use only the names
 below; the modules inside are the ledger's own:
 - `values`: what the ledger hands out (Balance, Entry, ...), its account names and limits.
-- `postings`: the only writer of transfers and postings, and of lot changes.
+- `postings`: the only writer of transfers and postings, and of lot changes; every
+  transfer is announced (`TRANSFERS_CHANNEL` on PostgreSQL, `on_transfer` on SQLite).
 - `wallets`: the wallet row: locking it, applying deltas, its schedule.
 - `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`.
 - `crediting`: `credit` and `take_back`.
@@ -61,6 +62,7 @@ from app.ledger.exporting import (
     customers_holding,
 )
 from app.ledger.forfeiting import FORFEIT, ReservationsStillOpen, forfeit_all
+from app.ledger.postings import TRANSFERS_CHANNEL, on_transfer
 from app.ledger.reading import (
     get_balance,
     get_entries,
@@ -89,6 +91,7 @@ __all__ = [
     "FORFEIT",
     "FORFEITED",
     "MAX_WALLET_TOTAL",
+    "TRANSFERS_CHANNEL",
     "Balance",
     "Entry",
     "Forfeited",
@@ -111,6 +114,7 @@ __all__ = [
     "get_entries",
     "has_entries",
     "list_entries",
+    "on_transfer",
     "program_totals",
     "reconcile",
     "release_reservation",

@@ -1,14 +1,54 @@
 """Double entry: the only code that writes transfers and postings, and the shared steps
 that go with a movement (an entry's status, a lot's counters). Keeping them in one place
-keeps every transfer balanced and every lot change written the same way."""
+keeps every transfer balanced and every lot change written the same way.
+
+Every transfer is announced, so that a customer's balance can be pushed as it moves. On
+PostgreSQL a trigger on `ledger_transfers` (ledger migration 0004) sends
+`pg_notify(TRANSFERS_CHANNEL, '<customer id>:<kind>')` once per customer and kind of each
+inserting statement; PostgreSQL delivers it when the transaction commits, to every
+process that listens, and never for a transaction rolled back. On SQLite, where one
+process serves the file, `transfer()` calls this process's listeners (`on_transfer`) at
+once; a listener that reads the wallet then waits for the writer's commit, since the
+writing transaction holds the database's one connection.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from app import db
+
+log = logging.getLogger(__name__)
+
+# The NOTIFY channel of the trigger on ledger_transfers (PostgreSQL).
+TRANSFERS_CHANNEL = "ledger_transfers"
+
+TransferListener = Callable[[int, str], None]
+_listeners: list[TransferListener] = []
+
+
+def on_transfer(listener: TransferListener) -> Callable[[], None]:
+    """On SQLite, call `listener(customer_id, kind)` for each transfer this process writes
+    (it must not block: it runs inside the writer's transaction). Returns what removes it."""
+    _listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+    return remove
+
+
+def _announce(customer_id: int, kind: str) -> None:
+    for listener in list(_listeners):
+        try:
+            listener(customer_id, kind)
+        except Exception:  # a listener's fault never fails the money movement
+            log.exception("a transfer listener failed")
 
 
 async def transfer(
@@ -69,6 +109,7 @@ async def transfer(
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(created["id"], customer_id, currency, a, n, now) for a, n in lines],
     )
+    _announce(customer_id, kind)
 
 
 def transfer_in_statement(
