@@ -29,7 +29,6 @@ NOT_YET_BUILT = {
     # Offers, suggestions, inbox, metrics
     "Notifications",
     "MarkNotificationsRead",
-    "BalanceChanged",
 }
 
 
