@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,9 +128,9 @@ class _Broker:
             self.task = asyncio.get_running_loop().create_task(self.listen_until_connected())
 
     async def connect(self) -> None:
-        listener = await asyncpg.connect(
-            self.dsn, server_settings={"application_name": "cashback-live"}
-        )
+        # Named with the process id, so that an operator sees whose listener it is.
+        name = f"cashback-live:{os.getpid()}"
+        listener = await asyncpg.connect(self.dsn, server_settings={"application_name": name})
         await listener.add_listener(ledger.TRANSFERS_CHANNEL, self.on_notification)
         listener.add_termination_listener(self.on_lost)
         self.listener = listener
@@ -192,6 +193,11 @@ def announce(customer_id: int, cause: str | None) -> None:
     """Wake `customer_id`'s subscribers in this process (what a transfer's announcement
     does)."""
     _broker.announce(customer_id, cause)
+
+
+def is_listening() -> bool:
+    """Whether this process hears balance changes as they commit (else it polls)."""
+    return _broker.listening
 
 
 def subscriber_count() -> int:
