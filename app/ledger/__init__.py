@@ -5,7 +5,8 @@ Other features import this package (`from app import ledger`) and use only the n
 below; the modules inside are the ledger's own:
 - `values`: what the ledger hands out (Balance, Entry, ...), its account names and limits.
 - `postings`: the only writer of transfers and postings, and of lot changes; every
-  transfer is announced (`TRANSFERS_CHANNEL` on PostgreSQL, `on_transfer` on SQLite).
+  transfer is announced (`TRANSFERS_CHANNEL` on PostgreSQL for the customers a listener
+  `watch_transfers`, `on_transfer` on SQLite).
 - `wallets`: the wallet row: locking it, applying deltas, its schedule.
 - `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`.
 - `crediting`: `credit` and `take_back`.
@@ -62,7 +63,13 @@ from app.ledger.exporting import (
     customers_holding,
 )
 from app.ledger.forfeiting import FORFEIT, ReservationsStillOpen, forfeit_all
-from app.ledger.postings import TRANSFERS_CHANNEL, on_transfer
+from app.ledger.postings import (
+    TRANSFERS_CHANNEL,
+    forget_gone_listeners,
+    on_transfer,
+    unwatch_transfers,
+    watch_transfers,
+)
 from app.ledger.reading import (
     get_balance,
     get_entries,
@@ -110,6 +117,7 @@ __all__ = [
     "customer_credits",
     "customers_holding",
     "forfeit_all",
+    "forget_gone_listeners",
     "get_balance",
     "get_entries",
     "has_entries",
@@ -122,4 +130,6 @@ __all__ = [
     "reserve",
     "settle_due_wallets",
     "take_back",
+    "unwatch_transfers",
+    "watch_transfers",
 ]

@@ -5,7 +5,8 @@ Where the news comes from (app.ledger.postings): on PostgreSQL, a trigger NOTIFY
 `ledger.TRANSFERS_CHANNEL` when a transfer commits, and each process keeps one listening
 connection (reconnected when lost; meanwhile subscribers re-read their wallet every
 `LIVE_FALLBACK_POLL_SECONDS`, and all re-read once it is back). On SQLite the ledger calls
-this process at once; the re-read waits for the writer's commit.
+this process at once; the re-read waits for the writer's commit (with several processes on
+one SQLite file each hears only its own transfers, so subscribers poll as well).
 
 A subscriber holds at most one pending signal (the latest cause): a subscriber that does
 not keep up, or a client that never reads, costs the same memory as an idle one. Since a
@@ -23,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 # Seconds between attempts to listen again after the listening connection was lost.
 RECONNECT_DELAY = 1.0
+# Seconds after subscribing when the wallet is read again, announced or not: a movement
+# written just before the customer was watched commits unannounced (statements stop at
+# DB_STATEMENT_TIMEOUT_MS, 5 s by default).
+EARLY_REREADS = (1.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,22 @@ class _Broker:
         self.task: asyncio.Task[None] | None = None
         self.remove_hook: Any = None
         self.dsn = ""
+        # The listening backend's pid, under which the watched customers are registered
+        # (ledger.watch_transfers); registrations happen one at a time.
+        self.pid: int | None = None
+        self.registry = asyncio.Lock()
+        self.unregistering: set[asyncio.Task[None]] = set()
 
     @property
     def listening(self) -> bool:
-        """Whether announcements arrive: on SQLite always, on PostgreSQL while connected."""
-        return self.settings is not None and (
-            self.remove_hook is not None or self.listener is not None
+        """Whether every announcement arrives: on PostgreSQL while connected; on SQLite
+        when this is the only process (several hear only their own transfers)."""
+        if self.listener is not None:
+            return True
+        return (
+            self.remove_hook is not None
+            and self.settings is not None
+            and self.settings.workers <= 1
         )
 
     def announce(self, customer_id: int, cause: str | None) -> None:
@@ -122,7 +137,7 @@ class _Broker:
 
     def on_lost(self, connection: Any) -> None:
         log.warning("the live balance's listening connection was lost; subscribers poll")
-        self.listener = None
+        self.listener, self.pid = None, None
         self.wake_all()  # each falls back to polling from now on
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self.listen_until_connected())
@@ -133,15 +148,51 @@ class _Broker:
         listener = await asyncpg.connect(self.dsn, server_settings={"application_name": name})
         await listener.add_listener(ledger.TRANSFERS_CHANNEL, self.on_notification)
         listener.add_termination_listener(self.on_lost)
-        self.listener = listener
+        pid = listener.get_server_pid()
+        try:
+            async with self.registry:
+                await ledger.forget_gone_listeners()
+                if self.watches:
+                    await ledger.watch_transfers(list(self.watches), pid)
+                self.listener, self.pid = listener, pid
+        except BaseException:
+            listener.remove_termination_listener(self.on_lost)
+            await listener.close()
+            raise
         # Whatever moved while nobody listened is read anew.
         self.wake_all()
+
+    async def register(self, customer_id: int) -> None:
+        """Have the customer's transfers announced to this process (PostgreSQL)."""
+        async with self.registry:
+            if self.pid is not None and customer_id in self.watches:
+                await ledger.watch_transfers([customer_id], self.pid)
+
+    def unregister_soon(self, customer_id: int) -> None:
+        """No subscriber of this customer is left here: stop the announcements (in the
+        background: a subscription ends without waiting for the database)."""
+        if self.pid is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._unregister(customer_id))
+        self.unregistering.add(task)
+        task.add_done_callback(self.unregistering.discard)
+
+    async def _unregister(self, customer_id: int) -> None:
+        async with self.registry:
+            if self.pid is None or customer_id in self.watches:
+                return  # watched again meanwhile, or nothing registered any more
+            try:
+                await ledger.unwatch_transfers([customer_id], self.pid)
+            except Exception:  # a row left behind costs an announcement nobody hears
+                log.warning("could not stop announcing a customer's transfers", exc_info=True)
 
     async def listen_until_connected(self) -> None:
         while self.listener is None and self.settings is not None:
             try:
                 await self.connect()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # whatever the database says, try again shortly
                 log.warning("the live balance cannot listen yet: %s", error)
                 await asyncio.sleep(RECONNECT_DELAY)
 
@@ -166,15 +217,16 @@ async def start(settings: Settings) -> None:
     )
     try:
         await _broker.connect()
-    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+    except Exception as error:  # served meanwhile by polling; connected in the background
         log.warning("the live balance cannot listen yet: %s", error)
         _broker.task = asyncio.get_running_loop().create_task(_broker.listen_until_connected())
 
 
 async def stop() -> None:
     task, listener, remove_hook = _broker.task, _broker.listener, _broker.remove_hook
+    pid = _broker.pid
     _broker.task, _broker.listener, _broker.remove_hook = None, None, None
-    _broker.settings = None
+    _broker.settings, _broker.pid = None, None
     if remove_hook is not None:
         remove_hook()
     if task is not None:
@@ -183,6 +235,11 @@ async def stop() -> None:
             await task
     if listener is not None:
         listener.remove_termination_listener(_broker.on_lost)
+        if pid is not None:
+            try:
+                await ledger.unwatch_transfers(None, pid)
+            except Exception:  # left behind, they are dropped by the next process to connect
+                log.warning("could not stop announcing watched customers", exc_info=True)
         with contextlib.suppress(Exception):
             await listener.close()
     # Subscribers still open fall back to polling.
@@ -210,12 +267,15 @@ def pending_signals() -> int:
     return sum(watch.pending for watches in _broker.watches.values() for watch in watches)
 
 
-@contextlib.contextmanager
-def watching(customer_id: int) -> Iterator[BalanceWatch]:
+@contextlib.asynccontextmanager
+async def watching(customer_id: int) -> AsyncIterator[BalanceWatch]:
     """A mailbox for `customer_id`'s announcements, for as long as the block runs."""
     watch = BalanceWatch(customer_id)
+    first = customer_id not in _broker.watches
     _broker.watches.setdefault(customer_id, set()).add(watch)
     try:
+        if first:
+            await _broker.register(customer_id)
         yield watch
     finally:
         watches = _broker.watches.get(customer_id)
@@ -223,6 +283,7 @@ def watching(customer_id: int) -> Iterator[BalanceWatch]:
             watches.discard(watch)
             if not watches:
                 del _broker.watches[customer_id]
+                _broker.unregister_soon(customer_id)
 
 
 async def balance_changes(
@@ -232,18 +293,32 @@ async def balance_changes(
     iterates."""
     await start(settings)
     currency = (await get_program()).currency_code
-    with watching(customer_id) as watch:
-        # Read after the mailbox is open: a change between the two is not missed.
+    async with watching(customer_id) as watch:
+        # Read after the mailbox is open: a change between the two is not missed, except
+        # one whose transfer was written before the customer was watched and committed
+        # after this read; the early re-reads catch that.
         last = await _totals(customer_id, currency)
+        loop = asyncio.get_running_loop()
+        checks = [loop.time() + after for after in EARLY_REREADS]
         while True:
-            poll = None if _broker.listening else settings.live_fallback_poll_seconds
-            cause = await watch.next(poll)
+            cause = await watch.next(_wait(checks, loop.time(), settings))
             now = await _totals(customer_id, currency)
             if now == last:
                 continue
             last = now
             available, pending, reserved = now
             yield BalanceChange(currency, available, pending, reserved, cause, clock.now())
+
+
+def _wait(checks: list[float], now: float, settings: Settings) -> float | None:
+    """How long to wait for a signal: for ever while every change is heard; else until the
+    next poll, and never past the next early re-read (`checks`, consumed as they pass)."""
+    while checks and checks[0] <= now:
+        checks.pop(0)
+    wait = None if _broker.listening else settings.live_fallback_poll_seconds
+    if checks:
+        wait = checks[0] - now if wait is None else min(wait, checks[0] - now)
+    return wait
 
 
 async def _totals(customer_id: int, currency: str) -> tuple[int, int, int]:

@@ -241,7 +241,7 @@ async def test_a_subscriber_that_never_reads_holds_one_pending_change(api: Api) 
 
 
 async def test_a_watch_keeps_only_the_latest_cause() -> None:
-    with live.watching(4242) as watch:
+    async with live.watching(4242) as watch:
         for n in range(10_000):
             live.announce(4242, "CREDIT" if n % 2 else "MATURE")
         assert watch.pending == 1
@@ -337,3 +337,19 @@ async def test_a_complete_message_ends_the_subscription(api: Api) -> None:
         assert live.subscriber_count() == 0
         await give_credit(customer.id, 100)
         await assert_quiet(ws)
+
+
+async def test_several_processes_on_one_sqlite_file_poll_as_well(
+    api: Api, is_postgres: bool
+) -> None:
+    # Each process hears only its own transfers: subscribers re-read on a timer too.
+    if is_postgres:
+        pytest.skip("PostgreSQL processes hear each other's transfers")
+    customer = await make_customer()
+    async with WebSocketSession(socket_app(api, workers=2)) as ws:
+        await subscribed(ws, api.token_for(customer))
+        assert not live.is_listening()
+    await live.stop()
+    async with WebSocketSession(socket_app(api, workers=1)) as ws:
+        await subscribed(ws, api.token_for(customer))
+        assert live.is_listening()

@@ -10,11 +10,13 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import websockets
 from tortoise.connection import get_connection
 
+from app import ledger
 from app.notifications import live
 from app.settings import Settings
 from tests.cashback.factories import RECORD, purchase_input, writer
@@ -119,3 +121,27 @@ async def test_a_lost_listening_connection_is_replaced_and_nothing_is_missed(
 
     assert found["available"] == usd("2.00")
     assert (heard["available"], heard["cause"]) == (usd("5.00"), "CREDITED")
+
+
+async def test_only_movements_of_watched_customers_are_announced(
+    api: Api, postgres_only: Settings
+) -> None:
+    # A notifying commit holds PostgreSQL's global notify lock: customers nobody watches
+    # move money without it.
+    heard: list[str] = []
+    dsn = postgres_only.database_url.replace("postgres://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn)
+    await conn.add_listener(ledger.TRANSFERS_CHANNEL, lambda *args: heard.append(args[3]))
+    watched, unwatched = await make_customer(), await make_customer()
+    try:
+        async with WebSocketSession(socket_app(api)) as ws:
+            await subscribed(ws, api.token_for(watched))
+            await give_credit(unwatched.id, 100)
+            await give_credit(watched.id, 100)
+            await next_change(ws)
+        await asyncio.sleep(0.2)
+        await give_credit(watched.id, 100)  # the subscription has ended
+        await asyncio.sleep(0.3)
+    finally:
+        await conn.close()
+    assert heard == [f"{watched.id}:CREDIT"]
