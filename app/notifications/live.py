@@ -1,10 +1,14 @@
-"""The live balance: each process hears every ledger transfer and wakes the subscribers of
-that customer, who re-read their wallet and are sent the new balance when it moved.
+"""The live balance: each process hears the ledger transfers of the customers subscribed
+to in it and wakes their subscribers, who re-read their wallet and are sent the new
+balance when it moved.
 
 Where the news comes from (app.ledger.postings): on PostgreSQL, a trigger NOTIFYs
-`ledger.TRANSFERS_CHANNEL` when a transfer commits, and each process keeps one listening
-connection (reconnected when lost; meanwhile subscribers re-read their wallet every
-`LIVE_FALLBACK_POLL_SECONDS`, and all re-read once it is back). On SQLite the ledger calls
+`ledger.TRANSFERS_CHANNEL` when a transfer of a watched customer commits; each process
+keeps one listening connection and registers under its backend pid the customers it has
+subscribers for (`ledger.watch_transfers`; reconnected and registered again when lost;
+meanwhile subscribers re-read their wallet every `LIVE_FALLBACK_POLL_SECONDS`, and all
+re-read once it is back). Credits maturing or expiring are pushed when the wallet settles
+(the worker's bulk settling, or any read of a wallet that is due). On SQLite the ledger calls
 this process at once; the re-read waits for the writer's commit (with several processes on
 one SQLite file each hears only its own transfers, so subscribers poll as well).
 

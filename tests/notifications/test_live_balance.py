@@ -18,6 +18,7 @@ from app.core import clock
 from app.graphql.schema import build_schema
 from app.graphql.view import MAX_SUBSCRIPTIONS_PER_CONNECTION, GraphQLView
 from app.notifications import live
+from tests.accounts.factories import sign_up
 from tests.cashback.factories import purchase_input, record
 from tests.catalog.factories import make_store
 from tests.conftest import make_settings
@@ -26,6 +27,7 @@ from tests.ledger.factories import give_credit, reserve
 from tests.ledger.invariants import ledger_checked_db  # noqa: F401  (overrides `db`)
 from tests.support import Api
 from tests.test_contract import CONTRACT_DIR, _operations
+from tests.test_websocket import SIGN_OUT_EVERYWHERE
 from tests.ws import WebSocketSession
 
 BALANCE_CHANGED = """
@@ -208,6 +210,19 @@ async def test_an_expired_token_closes_the_subscription(api: Api) -> None:
     async with WebSocketSession(socket_app(api, ws_liveness_check_seconds=0.05)) as ws:
         await subscribed(ws, api.token_for(customer))
         clock.advance(timedelta(minutes=16))  # access tokens last 15 minutes
+
+        closed = await ws.closed(wait=3)
+    assert closed.code == 4403
+    await asyncio.sleep(0.05)
+    assert live.subscriber_count() == 0
+
+
+async def test_signing_out_everywhere_closes_the_subscription(api: Api) -> None:
+    session = await sign_up(api, email="live-signout@example.com")
+    async with WebSocketSession(socket_app(api, ws_liveness_check_seconds=0.05)) as ws:
+        await subscribed(ws, session["accessToken"])
+
+        await api.gql(SIGN_OUT_EVERYWHERE, {"refreshToken": session["refreshToken"]})
 
         closed = await ws.closed(wait=3)
     assert closed.code == 4403
