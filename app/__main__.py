@@ -50,6 +50,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=trusted_proxies,
         # A WebSocket message is bounded like a request body (uvicorn alone allows 16 MiB).
         ws_max_size=settings.max_body_bytes,
+        # The WebSocket protocol's own keepalive, besides graphql-transport-ws's ping
+        # (app/graphql/websocket.py): a peer whose connection died is dropped.
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds,
         access_log=not settings.is_production,
         log_level=settings.log_level.lower(),
         # uvicorn logs through our handlers: JSON in production, with request ids.

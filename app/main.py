@@ -22,6 +22,7 @@ from app.graphql.metrics import REGISTRY
 from app.graphql.schema import build_schema
 from app.graphql.view import GraphQLView
 from app.middleware import RequestContextMiddleware
+from app.notifications import live
 from app.settings import Settings, get_settings
 from app.throttling import service as throttling
 
@@ -71,9 +72,12 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_db:
             await db.init_db(settings)
+            # Balance changes heard from the start (else from the first subscriber on).
+            await live.start(settings)
         try:
             yield
         finally:
+            await live.stop()
             if manage_db:
                 await db.close_db()
 

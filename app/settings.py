@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     # How often an open WebSocket re-checks that its session still stands.
     ws_liveness_check_seconds: float = Field(default=30.0, gt=0)
+    # The server pings each WebSocket this often (graphql-transport-ws `ping`, and the
+    # WebSocket protocol's own ping); a client that has not answered within the timeout
+    # is dropped.
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
+    ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
+    # While this process cannot listen for balance changes (PostgreSQL connection lost),
+    # each balanceChanged subscriber re-reads its wallet this often instead.
+    live_fallback_poll_seconds: float = Field(default=5.0, gt=0)
     # When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
     metrics_token: str | None = None
     # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips): unset,

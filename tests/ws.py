@@ -28,7 +28,10 @@ class WebSocketSession:
         *,
         subprotocols: tuple[str, ...] = (GRAPHQL_TRANSPORT_WS,),
         headers: dict[str, str] | None = None,
+        receive_buffer: int = 0,
     ) -> None:
+        """`receive_buffer`: how many messages the client holds unread before the app's
+        send waits (0: no bound), to stand for a client that stops reading."""
         self.app = app
         self.scope: dict[str, Any] = {
             "type": "websocket",
@@ -46,7 +49,7 @@ class WebSocketSession:
             "state": {},
         }
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._from_app: asyncio.Queue[Message] = asyncio.Queue(maxsize=receive_buffer)
         self._task: asyncio.Task[None] | None = None
         self.accepted_subprotocol: str | None = None
 

@@ -4,7 +4,9 @@ Queries and mutations go over HTTP, where the request deadline, the body limits 
 status codes apply; over the socket they are refused. Every subscription establishes its
 caller afresh (token expiry and session liveness, as an HTTP request does), its errors
 go through the one error map, and a connection whose token expires or whose session ends
-is closed with 4403."""
+is closed with 4403. The server pings (graphql-transport-ws `ping`) every
+`WS_PING_INTERVAL_SECONDS`; a client that has not answered `pong` within
+`WS_PING_TIMEOUT_SECONDS` is dropped (4504), and with it its subscriptions."""
 
 from __future__ import annotations
 
@@ -41,7 +43,9 @@ log = logging.getLogger(__name__)
 # Close codes (graphql-transport-ws uses 44xx for the application's own reasons).
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
+CLOSE_PING_TIMEOUT = 4504
 OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
+TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
 MAX_OPERATION_ID_LENGTH = 128
 
 
@@ -51,19 +55,30 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
 
     context: Context
     _watchdog: asyncio.Task[None] | None = None
+    _pinger: asyncio.Task[None] | None = None
+    _ponged: asyncio.Event | None = None
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
+        if not self.connection_acknowledged or self._pinger is not None:
+            return
+        self._ponged = asyncio.Event()
+        self._pinger = asyncio.create_task(self._ping())
         principal = self.context.established_principal
-        if self.connection_acknowledged and principal is not None:
+        if principal is not None:
             self._watchdog = asyncio.create_task(self._watch(principal))
 
     async def shutdown(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._watchdog
+        for task in (self._watchdog, self._pinger):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         await super().shutdown()
+
+    async def handle_pong(self, message: Any) -> None:
+        if self._ponged is not None:
+            self._ponged.set()
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -84,6 +99,21 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
             or not isinstance(payload.get("operationName") or "", str)
         ):
             await self.websocket.close(code=CLOSE_BAD_REQUEST, reason="Malformed subscribe")
+            return
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and limit is not None
+            and len(self.operations) >= limit
+            and operation_id not in self.operations
+        ):
+            too_many = GraphQLError(
+                f"At most {limit} subscriptions may be open on one connection.",
+                extensions={"code": TOO_MANY_SUBSCRIPTIONS},
+            )
+            await self.send_message(
+                {"id": operation_id, "type": "error", "payload": [self._format(too_many)]}
+            )
             return
         await super().handle_subscribe(message)
 
@@ -188,6 +218,28 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
         except Exception:  # a failed check closes rather than leaves a socket unchecked
             log.exception("WebSocket liveness check failed")
             await self._close_forbidden("The session could not be confirmed.")
+
+    async def _ping(self) -> None:
+        """Ping every interval; drop a client that does not answer in time (its socket
+        and subscriptions are then let go)."""
+        settings = self.context.settings
+        assert self._ponged is not None
+        try:
+            while True:
+                await asyncio.sleep(settings.ws_ping_interval_seconds)
+                self._ponged.clear()
+                # Sending counts too: a client that reads nothing stalls the send.
+                async with asyncio.timeout(settings.ws_ping_timeout_seconds):
+                    await self.send_message({"type": "ping"})
+                    await self._ponged.wait()
+        except TimeoutError:
+            log.info("a WebSocket client did not answer the ping in time; dropped")
+            with suppress(Exception):
+                await self.websocket.close(code=CLOSE_PING_TIMEOUT, reason="Ping timeout")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the socket is gone: the handler's own loop ends it
+            log.debug("WebSocket ping failed", exc_info=True)
 
     async def _close_forbidden(self, reason: str) -> None:
         with suppress(Exception):

@@ -4,7 +4,9 @@ settle themselves, reservations.
 Other features import this package (`from app import ledger`) and use only the names
 below; the modules inside are the ledger's own:
 - `values`: what the ledger hands out (Balance, Entry, ...), its account names and limits.
-- `postings`: the only writer of transfers and postings, and of lot changes.
+- `postings`: the only writer of transfers and postings, and of lot changes; every
+  transfer is announced (`TRANSFERS_CHANNEL` on PostgreSQL for the customers a listener
+  `watch_transfers`, `on_transfer` on SQLite).
 - `wallets`: the wallet row: locking it, applying deltas, its schedule.
 - `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`;
   `on_lots_matured`, where another feature hears of credits becoming available.
@@ -64,6 +66,13 @@ from app.ledger.exporting import (
     customers_holding,
 )
 from app.ledger.forfeiting import FORFEIT, ReservationsStillOpen, forfeit_all
+from app.ledger.postings import (
+    TRANSFERS_CHANNEL,
+    forget_gone_listeners,
+    on_transfer,
+    unwatch_transfers,
+    watch_transfers,
+)
 from app.ledger.reading import (
     get_balance,
     get_entries,
@@ -92,6 +101,7 @@ __all__ = [
     "FORFEIT",
     "FORFEITED",
     "MAX_WALLET_TOTAL",
+    "TRANSFERS_CHANNEL",
     "Balance",
     "Entry",
     "ExpiringCredit",
@@ -113,11 +123,13 @@ __all__ = [
     "customer_credits",
     "customers_holding",
     "forfeit_all",
+    "forget_gone_listeners",
     "get_balance",
     "get_entries",
     "has_entries",
     "list_entries",
     "on_lots_matured",
+    "on_transfer",
     "program_totals",
     "reconcile",
     "release_reservation",
@@ -125,4 +137,6 @@ __all__ = [
     "reserve",
     "settle_due_wallets",
     "take_back",
+    "unwatch_transfers",
+    "watch_transfers",
 ]

@@ -1,14 +1,90 @@
 """Double entry: the only code that writes transfers and postings, and the shared steps
 that go with a movement (an entry's status, a lot's counters). Keeping them in one place
-keeps every transfer balanced and every lot change written the same way."""
+keeps every transfer balanced and every lot change written the same way.
+
+Transfers are announced, so that a customer's balance can be pushed as it moves. On
+PostgreSQL a trigger on `ledger_transfers` (ledger migration 0004) sends
+`pg_notify(TRANSFERS_CHANNEL, '<customer id>:<kind>')` once per customer and kind of each
+inserting statement, for the customers some listening connection watches
+(`watch_transfers`); PostgreSQL delivers it when the transaction commits, to every process
+that listens, and never for a transaction rolled back. Only watched customers: a
+transaction that notifies holds PostgreSQL's global notify lock through its commit, so
+such commits are serialized, and most movements (purchases of customers who do not have
+the app open) need not pay for it. On SQLite, where one process serves the file,
+`transfer()` calls this process's listeners (`on_transfer`) at once; a listener that reads
+the wallet then waits for the writer's commit, since the writing transaction holds the
+database's one connection.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from app import db
+
+log = logging.getLogger(__name__)
+
+# The NOTIFY channel of the trigger on ledger_transfers (PostgreSQL).
+TRANSFERS_CHANNEL = "ledger_transfers"
+
+TransferListener = Callable[[int, str], None]
+_listeners: list[TransferListener] = []
+
+
+def on_transfer(listener: TransferListener) -> Callable[[], None]:
+    """On SQLite, call `listener(customer_id, kind)` for each transfer this process writes
+    (it must not block: it runs inside the writer's transaction). Returns what removes it."""
+    _listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+    return remove
+
+
+async def watch_transfers(customer_ids: list[int], listener_pid: int) -> None:
+    """PostgreSQL: announce these customers' transfers while the listening connection whose
+    backend is `listener_pid` lives (or until `unwatch_transfers`)."""
+    await db.execute(
+        "INSERT INTO ledger_live_watchers (customer_id, listener_pid)"
+        " SELECT unnest(?::bigint[]), ? ON CONFLICT DO NOTHING",
+        customer_ids,
+        listener_pid,
+    )
+
+
+async def unwatch_transfers(customer_ids: list[int] | None, listener_pid: int) -> None:
+    """PostgreSQL: stop announcing these customers' transfers (None: all) for `listener_pid`."""
+    if customer_ids is None:
+        await db.execute("DELETE FROM ledger_live_watchers WHERE listener_pid = ?", listener_pid)
+        return
+    await db.execute(
+        "DELETE FROM ledger_live_watchers"
+        " WHERE listener_pid = ? AND customer_id = ANY(?::bigint[])",
+        listener_pid,
+        customer_ids,
+    )
+
+
+async def forget_gone_listeners() -> None:
+    """PostgreSQL: drop what connections that are gone (a process that died) watched."""
+    await db.execute(
+        "DELETE FROM ledger_live_watchers"
+        " WHERE listener_pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)"
+    )
+
+
+def _announce(customer_id: int, kind: str) -> None:
+    for listener in list(_listeners):
+        try:
+            listener(customer_id, kind)
+        except Exception:  # a listener's fault never fails the money movement
+            log.exception("a transfer listener failed")
 
 
 async def transfer(
@@ -69,6 +145,7 @@ async def transfer(
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(created["id"], customer_id, currency, a, n, now) for a, n in lines],
     )
+    _announce(customer_id, kind)
 
 
 def transfer_in_statement(
