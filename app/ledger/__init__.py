@@ -4,9 +4,10 @@ settle themselves, reservations.
 Other features import this package (`from app import ledger`) and use only the names
 below; the modules inside are the ledger's own:
 - `values`: what the ledger hands out (Balance, Entry, ...), its account names and limits.
-- `postings`: the only writer of transfers and postings, and of lot changes; every
-  transfer is announced (`TRANSFERS_CHANNEL` on PostgreSQL for the customers a listener
-  `watch_transfers`, `on_transfer` on SQLite).
+- `postings`: the writer of transfers and postings, and of lot changes (save the worker's
+  bulk settle on PostgreSQL, whose one statement in `settling` writes a batch's MATURE
+  transfers the same way); every transfer is announced (`TRANSFERS_CHANNEL` on PostgreSQL
+  for the customers a listener `watch_transfers`, `on_transfer` on SQLite).
 - `wallets`: the wallet row: locking it, applying deltas, its schedule.
 - `settling`: lots mature and expire, reservations lapse; `settle_due_wallets`;
   `on_lots_matured`, where another feature hears of credits becoming available.
