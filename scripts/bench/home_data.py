@@ -209,7 +209,8 @@ class _Ledger:
         pk = len(self.transfers) + 1
         self.transfers.append((pk, customer, CURRENCY, kind, entry, at))
         for account, amount in moves:
-            self.postings.append((pk, customer, CURRENCY, account, amount))
+            # A posting carries its transfer's time (the books read postings alone).
+            self.postings.append((pk, customer, CURRENCY, account, amount, at))
 
 
 _ENTRY_COLUMNS = (
@@ -223,7 +224,9 @@ _LOT_COLUMNS = (
     "created_at",
 )  # fmt: skip
 _TRANSFER_COLUMNS = ("id", "customer_id", "currency", "kind", "entry_id", "created_at")
-_POSTING_COLUMNS = ("transfer_id", "customer_id", "currency", "account", "amount")
+_POSTING_COLUMNS = (
+    "transfer_id", "customer_id", "currency", "account", "amount", "created_at",
+)  # fmt: skip
 _WALLET_COLUMNS = (
     "customer_id", "currency", "available", "pending", "reserved", "lifetime_earned",
     "next_change_at", "next_expiry_amount", "next_expiry_at", "created_at", "updated_at",
