@@ -282,6 +282,42 @@ def _offers_on_some_line(
     ]
 
 
+def _offers_reached(
+    boosted: list[OfferTerms],
+    facts: PurchaseFacts,
+    bases: Sequence[tuple[Line, Fraction]],
+    order: dict[int, int],
+) -> list[OfferTerms]:
+    """The boosted offers some line can reach. A line takes one offer at most: the best
+    whose budget is not spent, and only another line's use spends it. So a line never goes
+    past its first uncapped offer, nor past as many offers with a budget left as there are
+    lines. (A customer may hold dozens of offers for every product: an estimate would
+    otherwise weigh them all, for each of a dozen products.)"""
+    ranked = sorted(
+        boosted, key=lambda o: (-(o.percent or 0), o.budget_left_minor is not None, order[o.id])
+    )
+    reached: set[int] = set()
+    for line, _ in bases:
+        with_budget = 0
+        for o in ranked:
+            if not _matches(
+                merchant_id=o.merchant_id,
+                category=o.category,
+                channels=o.channels,
+                facts=facts,
+                line=line,
+            ):
+                continue
+            reached.add(o.id)
+            if o.budget_left_minor is None:
+                break
+            if o.budget_left_minor > 0:
+                with_budget += 1
+                if with_budget >= len(bases):
+                    break
+    return [o for o in boosted if o.id in reached]
+
+
 def compute_cashback(
     facts: PurchaseFacts,
     *,
@@ -333,6 +369,8 @@ def compute_cashback(
         and (o.minimum_spend_minor is None or facts.total_minor >= o.minimum_spend_minor)
         and o.percent > merchant.percent  # both shown percents: 100 x their rates
     ]
+    order = {o.id: 10_000 + i for i, o in enumerate(sorted(boosted, key=lambda o: o.id))}
+    boosted = _offers_reached(boosted, facts, line_bases, order)
     offer_candidates = {
         o.id: _Candidate(
             source=f"offer:{o.id}",
@@ -340,9 +378,9 @@ def compute_cashback(
             percent=_shown(o.percent),
             rate=_rate(o.percent),
             cap=None if o.budget_left_minor is None else Fraction(o.budget_left_minor),
-            order=10_000 + i,
+            order=order[o.id],
         )
-        for i, o in enumerate(sorted(boosted, key=lambda o: o.id))
+        for o in boosted
     }
 
     accruals: dict[str, _Accrual] = {}

@@ -205,3 +205,43 @@ def test_a_bonus_offer_adds_its_bonus_once_per_qualifying_purchase() -> None:
     assert earned.parts[-1].label == "Welcome bonus"
     assert earned.parts[-1].percent is None
     assert compute_cashback(facts(4_000), rules=[], tier=BRONZE, offers=[bonus]).amount_minor == 80
+
+
+def test_weighing_only_the_offers_a_line_can_reach_changes_no_credit(monkeypatch) -> None:
+    """Random purchases of one to three items, each against up to eight boosted offers with
+    budgets spent, small, large or none, and the rules and tiers that compete with them:
+    the credit and its explanation are the same as when every offer is weighed."""
+    import random
+
+    from app.cashback import earning
+
+    rng = random.Random(20261201)
+    categories = ["a", "b", None]
+    cases = []
+    for _ in range(400):
+        lines = [
+            Line(rng.choice([500, 1_000, 3_333, 10_000]), rng.choice(["a", "b"]), f"sku{i}")
+            for i in range(rng.randint(1, 3))
+        ]
+        offers = [
+            OfferTerms(
+                n,
+                f"Offer {n}",
+                OfferKind.BOOSTED_CASHBACK,
+                percent=Decimal(rng.choice(["1", "3", "4", "4", "6", "12.5"])),
+                merchant_id=rng.choice([None, 1, 2]),
+                category=rng.choice(categories),
+                channels=rng.choice([None, frozenset({"IN_STORE"}), frozenset({"ONLINE"})]),
+                budget_left_minor=rng.choice([None, 0, 7, 40, 150, 5_000]),
+            )
+            for n in range(1, rng.randint(1, 8) + 1)
+        ]
+        rules = [rule(1, "5", category="a", max_cashback_minor=rng.choice([None, 30]))]
+        cases.append((facts(sum(line.amount_minor for line in lines), lines=lines), rules, offers))
+    tier = rng.choice([BRONZE, GOLD])
+    pruned = [compute_cashback(f, rules=r, tier=tier, offers=o) for f, r, o in cases]
+    monkeypatch.setattr(earning, "_offers_reached", lambda boosted, *_: boosted)
+    every = [compute_cashback(f, rules=r, tier=tier, offers=o) for f, r, o in cases]
+    assert pruned == every
+    # The cases reach offers, spend budgets and leave some offers out.
+    assert sum(1 for e in every if e.offer_ids) > 100
