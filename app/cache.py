@@ -57,6 +57,12 @@ class Cached(Generic[T]):
             self._value = value
         return value
 
+    def in_memory(self) -> T | None:
+        """The value if it is served from memory now, else None (nothing is read)."""
+        if self._value is not _MISSING and _state.serving:
+            return self._value
+        return None
+
     def forget(self) -> None:
         self._generation += 1
         self._value = _MISSING

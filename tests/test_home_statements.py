@@ -16,9 +16,10 @@ from tests.suggestions.factories import customers, make_shop
 from tests.support import Api
 from tests.test_contract import CONTRACT_DIR
 
-# Statements of one `Home` (profile, tier, balance, offers, suggestions with their
-# estimated cashback), once the program's settings, tiers and rules are in memory.
-HOME_STATEMENTS = 11
+# Statements of one `Home` (the customer with their wallet, tier spend and profile in one;
+# offers; suggestions with their estimated cashback), once the program's settings, tiers
+# and rules are in memory.
+HOME_STATEMENTS = 8
 
 PROFILE = "query { viewer { id displayName memberCode } }"
 SIGN_OUT = """
@@ -84,3 +85,50 @@ async def test_home_costs_the_same_statements_for_any_page_size(api: Api) -> Non
         assert len(viewer["suggestions"]) == min(first, 2)
         counts[first] = len(sent)
     assert counts[1] == counts[10] == counts[50] <= HOME_STATEMENTS, counts
+
+
+CARD = """query { viewer { tier { code }
+  balance { available { amount } pending { amount } nextExpiry { expiresAt } } } }"""
+
+
+async def test_the_wallet_and_tier_come_with_the_session_check(api: Api) -> None:
+    """Once the program is in memory, a balance card is one statement, and its figures are
+    the ledger's: pending after a purchase, available once matured (the read settles the
+    wallet first, in more statements), and the same again when nothing is due."""
+    from datetime import timedelta
+
+    from app.core import clock
+    from tests.cashback.factories import purchase_input, record
+    from tests.catalog.factories import make_store
+    from tests.ledger.factories import totals
+    from tests.ledger.invariants import assert_ledger_consistent
+
+    store = await make_store(percent="5")
+    [customer] = await customers(1)
+    token = await _session_token(api, customer)
+    await api.gql(CARD, token=token)  # the program's settings and tiers in memory
+    with count_statements() as sent:
+        card = (await api.gql(CARD, token=token))["data"]["viewer"]
+    assert len(sent) == 1, sent
+    assert card["balance"]["pending"] == {"amount": "0.00"}
+
+    await record(api, store, purchase_input(store, customer, "80.00"))
+    with count_statements() as sent:
+        card = (await api.gql(CARD, token=token))["data"]["viewer"]
+    assert len(sent) == 1, sent
+    assert card["balance"]["pending"] == {"amount": "4.00"}
+    assert card["balance"]["available"] == {"amount": "0.00"}
+
+    clock.advance(timedelta(days=30, minutes=1))
+    token = await _session_token(api, customer)  # the first one has expired meanwhile
+    with count_statements() as sent:
+        card = (await api.gql(CARD, token=token))["data"]["viewer"]
+    assert len(sent) > 1, sent  # the wallet was due: settled before it was shown
+    assert card["balance"]["available"] == {"amount": "4.00"}
+    assert card["balance"]["pending"] == {"amount": "0.00"}
+    assert await totals(customer.id) == (400, 0, 0)
+    with count_statements() as sent:
+        again = (await api.gql(CARD, token=token))["data"]["viewer"]
+    assert len(sent) == 1, sent
+    assert again == card
+    await assert_ledger_consistent()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app import db
 from app.accounts.models import PartnerClient, Session, User
 from app.accounts.service import BIRTH_DATE, invited_counts
 from app.accounts.tokens import Principal
-from app.core.reads import remember
+from app.core import clock
+from app.core.reads import Rider, remember, riders_for, sharing
+from app.program.service import program_in_memory
 
 
 async def principals_alive(principals: list[Principal]) -> list[bool]:
@@ -52,17 +55,36 @@ async def principals_alive(principals: list[Principal]) -> list[bool]:
 
 async def confirm_caller(principal: Principal) -> tuple[bool, User | None]:
     """Whether the caller's credentials still stand (see `principals_alive`) and, for a
-    user signed in with a session, the account's row: one query, so that a screen about
-    the signed-in customer starts without another round trip for its row."""
+    user signed in with a session, the account's row: one statement, so that a screen about
+    the signed-in customer starts without another round trip for its row. In a query, the
+    rows other features read about the customer ride in the same statement
+    (`app.core.reads.ride_with_caller`: wallet, tier spend, purchase profile)."""
     if principal.is_partner:
         return (await principals_alive([principal]))[0], None
-    found = User.filter(id=principal.subject_id, deleted_at=None)
+    riders: list[Rider] = []
+    # Only when the currency is known without a statement (the settings in memory).
+    program = program_in_memory() if sharing() else None
+    if program is not None:
+        riders = riders_for(principal.subject_id, program.currency_code, clock.now())
+    session, params = "", []
     if principal.session_id is not None:
-        found = found.filter(sessions__id=principal.session_id, sessions__ended_at=None)
-    user = await found.first()
-    if user is not None:
-        remember(BIRTH_DATE, user.id, user.birth_date)
-    return user is not None, user
+        session = " JOIN auth_sessions s ON s.user_id = u.id AND s.id = ? AND s.ended_at IS NULL"
+        params.append(principal.session_id)
+    for rider in riders:
+        params += rider.params
+    row = await db.one(
+        f"SELECT u.*{''.join(f', {r.columns}' for r in riders)} FROM users u{session}"  # noqa: S608
+        f"{''.join(f' {r.join}' for r in riders)} WHERE u.id = ? AND u.deleted_at IS NULL",
+        *params,
+        principal.subject_id,
+    )
+    if row is None:
+        return False, None
+    user = User._init_from_db(**row)
+    for rider in riders:
+        rider.keep(row)
+    remember(BIRTH_DATE, user.id, user.birth_date)
+    return True, user
 
 
 def _partner_alive(

@@ -38,7 +38,7 @@ from tortoise.transactions import in_transaction
 
 from app import db
 from app.cashback.models import CustomerSpend, Purchase
-from app.core.reads import read_each_once
+from app.core.reads import Rider, read_each_once, remember, ride_with_caller
 from app.db import retrying
 
 TIER_WINDOW = timedelta(days=365)
@@ -48,6 +48,8 @@ CHUNK = 1_000
 _RECOMPUTE = datetime(2000, 1, 1, tzinfo=UTC)
 
 _SPEND = CustomerSpend._meta.db_table
+# What `read_each_once` knows window spends by.
+WINDOW_SPEND = "cashback.window_spend"
 _PURCHASES = Purchase._meta.db_table
 
 
@@ -140,10 +142,28 @@ async def window_spends(customer_ids: Iterable[int], *, now: datetime) -> dict[i
     ids = sorted({int(c) for c in customer_ids})
     if not ids:
         return {}
-    found = await read_each_once(
-        "cashback.window_spend", ids, lambda wanted: _window_spends(wanted, now=now)
-    )
+    found = await read_each_once(WINDOW_SPEND, ids, lambda wanted: _window_spends(wanted, now=now))
     return {c: found[c] or 0 for c in ids}
+
+
+@ride_with_caller
+def _spend_with_caller(customer_id: int, currency: str, now: datetime) -> Rider:
+    """The signed-in customer's spend row, read with their session (see `window_spends`);
+    a missing or outdated one is left to `window_spends`, which computes it."""
+
+    def keep(row: Mapping[str, Any]) -> None:
+        if row["rs_customer_id"] is not None and is_current(
+            db.to_datetime(row["rs_changes_at"]), now
+        ):
+            remember(WINDOW_SPEND, customer_id, int(row["rs_window_spend_minor"]))
+
+    return Rider(
+        join=f"LEFT JOIN {_SPEND} rs ON rs.customer_id = u.id",
+        columns="rs.customer_id AS rs_customer_id, rs.window_spend_minor AS rs_window_spend_minor,"
+        " rs.changes_at AS rs_changes_at",
+        params=(),
+        keep=keep,
+    )
 
 
 async def _window_spends(ids: list[int], *, now: datetime) -> dict[int, int]:

@@ -5,6 +5,10 @@ purchase profile for offers and for suggestions), and each is read once per requ
 Only inside `shared_reads()`, which the GraphQL layer opens around a query operation (a
 mutation reads what it has just written, so it never shares); elsewhere `read_once` simply
 reads. Services stay unaware of GraphQL: they name what they read by a key.
+
+A feature may also have a row about the signed-in customer read with the statement that
+confirms their session (`ride_with_caller`): the wallet, the tier's spend and the purchase
+profile then cost no statement of their own when a screen asks for them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -47,6 +53,15 @@ async def read_once(key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
     return await asyncio.shield(found)
 
 
+def remember_read(key: Hashable, value: object) -> None:
+    """Inside `shared_reads()`, what `read_once(key, ...)` answers: a row read with another."""
+    reads = _reads.get()
+    if reads is not None and key not in reads:
+        known: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        known.set_result(value)
+        reads[key] = known
+
+
 def remember(kind: str, key: Hashable, value: object) -> None:
     """Inside `shared_reads()`, what `read_each_once(kind, ...)` answers for `key`: a row read
     with another (the caller's birth date with their account)."""
@@ -76,3 +91,41 @@ async def read_each_once(
         found = await asyncio.shield(reads[(kind, key)])
         answers[key] = found.get(key)
     return answers
+
+
+@dataclass(frozen=True, slots=True)
+class Rider:
+    """A read about the signed-in customer joined to the statement that confirms their
+    session: `join` is joined to their row (`u`, in the users table) with `params` for its
+    `?` marks; `columns` are selected, each aliased with the rider's own prefix; `keep(row)`
+    remembers what was read under the key its service reads it by (`remember_read`,
+    `remember`), or nothing when the service must read it itself (a wallet due to settle)."""
+
+    join: str
+    columns: str
+    params: tuple[Any, ...]
+    keep: Callable[[Mapping[str, Any]], None]
+
+
+# (customer id, the program's currency, now) -> the rider for that caller.
+RiderFactory = Callable[[int, str, datetime], Rider]
+_riders: list[RiderFactory] = []
+
+
+def ride_with_caller(factory: RiderFactory) -> RiderFactory:
+    """Register a rider (a decorator, at import): its read joins the caller's statement."""
+    _riders.append(factory)
+    return factory
+
+
+def sharing() -> bool:
+    """Whether reads are shared here (inside `shared_reads()`), so riders are worth it."""
+    return _reads.get() is not None
+
+
+def riders_for(customer_id: int, currency: str, now: datetime) -> list[Rider]:
+    """The riders of a customer's statement: only inside `shared_reads()`, where what they
+    read is kept for the fields that ask for it."""
+    if not sharing():
+        return []
+    return [factory(customer_id, currency, now) for factory in _riders]

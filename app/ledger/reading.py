@@ -3,13 +3,14 @@ wallet due settles it first, so what it shows is right to the moment."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from app import db
 from app.core import clock
 from app.core.pagination import Page, keyset_page
-from app.core.reads import read_once
+from app.core.reads import Rider, read_once, remember_read, ride_with_caller
 from app.ledger import wallets
 from app.ledger.models import Entry as EntryRow
 from app.ledger.settling import settle_wallet
@@ -25,7 +26,7 @@ from app.ledger.values import (
 )
 
 
-def _balance_of(currency: str, row: dict[str, Any] | None) -> Balance:
+def _balance_of(currency: str, row: Mapping[str, Any] | None) -> Balance:
     if row is None:
         return Balance(currency, 0, 0, 0, 0, None, None)
     amount = row["next_expiry_amount"]
@@ -46,6 +47,32 @@ async def get_balance(*, customer_id: int, currency: str) -> Balance:
     customer with no wallet has zero."""
     return await read_once(
         ("ledger.balance", customer_id, currency), lambda: _read_balance(customer_id, currency)
+    )
+
+
+_WALLET = (
+    "available", "pending", "reserved", "lifetime_earned", "next_expiry_amount",
+    "next_expiry_at", "next_change_at", "customer_id",
+)  # fmt: skip
+
+
+@ride_with_caller
+def _wallet_with_caller(customer_id: int, currency: str, now: datetime) -> Rider:
+    """The signed-in customer's wallet, read with their session (see `get_balance`)."""
+
+    def keep(row: Mapping[str, Any]) -> None:
+        found = None
+        if row["rw_customer_id"] is not None:
+            found = {column: row[f"rw_{column}"] for column in _WALLET}
+            if wallets.is_due(found["next_change_at"], now):
+                return  # `get_balance` settles it first
+        remember_read(("ledger.balance", customer_id, currency), _balance_of(currency, found))
+
+    return Rider(
+        join="LEFT JOIN ledger_wallets rw ON rw.customer_id = u.id AND rw.currency = ?",
+        columns=", ".join(f"rw.{column} AS rw_{column}" for column in _WALLET),
+        params=(currency,),
+        keep=keep,
     )
 
 

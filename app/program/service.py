@@ -65,6 +65,11 @@ async def get_program() -> Program:
     return await _program.get()
 
 
+def program_in_memory() -> Program | None:
+    """The settings when they are in memory, without reading them (None otherwise)."""
+    return _program.in_memory()
+
+
 async def _load_program() -> Program:
     return _program_of(await _settings_row())
 

@@ -40,7 +40,7 @@ from tortoise.transactions import in_transaction
 
 from app import db
 from app.core import clock
-from app.core.reads import read_once
+from app.core.reads import Rider, read_once, remember_read, ride_with_caller
 
 T = TypeVar("T")
 
@@ -181,6 +181,26 @@ async def profiles_of(customer_ids: Iterable[int]) -> dict[int, Profile]:
     if not ids:
         return {}
     return await read_once(("segments.profiles", *ids), lambda: _read_profiles(ids))
+
+
+@ride_with_caller
+def _profile_with_caller(customer_id: int, currency: str, now: datetime) -> Rider:
+    """The signed-in customer's profile, read with their session (see `profiles_of`)."""
+    columns = _COLUMNS[:-1]
+
+    def keep(row: Mapping[str, Any]) -> None:
+        found = {column: row[f"rp_{column}"] for column in columns}
+        profile = (
+            Profile(customer_id=customer_id) if found["customer_id"] is None else _profile(found)
+        )
+        remember_read(("segments.profiles", customer_id), {customer_id: profile})
+
+    return Rider(
+        join="LEFT JOIN customer_profiles rp ON rp.customer_id = u.id",
+        columns=", ".join(f"rp.{column} AS rp_{column}" for column in columns),
+        params=(),
+        keep=keep,
+    )
 
 
 async def _read_profiles(ids: list[int]) -> dict[int, Profile]:
