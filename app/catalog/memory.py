@@ -30,7 +30,7 @@ from app.catalog.models import Merchant, Store
 from app.catalog.values import Channel
 
 # Beyond this many rows a table stays in the database: memory per process stays bounded
-# (some 10 MB for both tables at this size), and so does the read that every process
+# (a few megabytes per table at this size), and so does the read that every process
 # makes again after each creation.
 MAX_KEPT_ROWS = 20_000
 
