@@ -63,6 +63,14 @@ class Cached(Generic[T]):
             return self._value
         return None
 
+    async def kept(self) -> T | None:
+        """The value when this process may serve it from memory (loaded once if need be);
+        None when it may not. For values too large to load on every read: the caller then
+        reads just what it needs."""
+        if not _state.serving:
+            return None
+        return await self.get()
+
     def forget(self) -> None:
         self._generation += 1
         self._value = _MISSING

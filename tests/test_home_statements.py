@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from app.core.ids import encode_id
 from tests.accounts.factories import sign_in
 from tests.factories import PASSWORD
 from tests.ledger.statements import count_statements
@@ -17,9 +18,9 @@ from tests.support import Api
 from tests.test_contract import CONTRACT_DIR
 
 # Statements of one `Home` (the customer with their wallet, tier spend and profile in one;
-# offers; suggestions with their estimated cashback), once the program's settings, tiers
-# and rules are in memory.
-HOME_STATEMENTS = 8
+# offers; suggestions with their estimated cashback), once the program's settings, tiers,
+# rules, merchants and stores are in memory.
+HOME_STATEMENTS = 6
 
 PROFILE = "query { viewer { id displayName memberCode } }"
 SIGN_OUT = """
@@ -67,8 +68,11 @@ async def test_home_costs_the_same_statements_for_any_page_size(api: Api) -> Non
     shop = await make_shop({"phone": "Phones", "case": "Cases", "charger": "Chargers"})
     for buyer in await customers(2):
         await shop.buy(api, buyer, "phone", "case", "charger")
+    merchant_id = encode_id("Merchant", shop.merchant.id)
     for n in range(12):
-        await make_offer(api, title=f"Case week {n}", percent="10", category="Cases")
+        await make_offer(
+            api, title=f"Case week {n}", percent="10", category="Cases", merchantId=merchant_id
+        )
     [customer] = await customers(1, consent_personalization=True)
     await shop.buy(api, customer, "phone")
     token = await _session_token(api, customer)
@@ -84,6 +88,10 @@ async def test_home_costs_the_same_statements_for_any_page_size(api: Api) -> Non
         assert len(viewer["offers"]["edges"]) == min(first, 12)
         assert len(viewer["suggestions"]) == min(first, 2)
         counts[first] = len(sent)
+        assert not [s for s in sent if "catalog_merchants" in s or "catalog_stores" in s]
+        merchants = {e["node"]["merchant"]["name"] for e in viewer["offers"]["edges"]}
+        merchants |= {s["product"]["merchant"]["name"] for s in viewer["suggestions"]}
+        assert merchants == {shop.merchant.name}, merchants
     assert counts[1] == counts[10] == counts[50] <= HOME_STATEMENTS, counts
 
 

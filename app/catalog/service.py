@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -11,7 +11,9 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from app import db
+from app.catalog import memory
 from app.catalog.errors import StoreNotAllowed, UnknownMerchant, UnknownProduct, UnknownStore
+from app.catalog.memory import MerchantRecord, StoreRecord
 from app.catalog.models import Merchant, Product, Store
 from app.catalog.values import Channel
 from app.core import clock
@@ -139,24 +141,28 @@ async def create_merchant(
             cashback_percent, field=["input", "cashbackPercent"]
         )
     problems.raise_any()
-    return await Merchant.create(**clean, created_at=clock.now())
+    async with memory.creating_merchant():
+        return await Merchant.create(**clean, created_at=clock.now())
 
 
 async def create_store(*, merchant_id: int, name: str, channel: Channel) -> Store:
     clean_name = clean_text(name, field=["input", "name"], max_length=120)
     if not await Merchant.exists(id=merchant_id):
         raise UnknownMerchant(field=["input", "merchantId"])
-    return await Store.create(
-        merchant_id=merchant_id, name=clean_name, channel=channel, created_at=clock.now()
-    )
+    async with memory.creating_store():
+        return await Store.create(
+            merchant_id=merchant_id, name=clean_name, channel=channel, created_at=clock.now()
+        )
 
 
-async def get_merchant(merchant_id: int) -> Merchant | None:
-    return await Merchant.get_or_none(id=merchant_id)
+async def get_merchant(merchant_id: int) -> MerchantRecord | None:
+    [merchant] = await merchants_by_ids([merchant_id])
+    return merchant
 
 
-async def get_store(store_id: int) -> Store | None:
-    return await Store.get_or_none(id=store_id)
+async def get_store(store_id: int) -> StoreRecord | None:
+    [store] = await stores_by_ids([store_id])
+    return store
 
 
 async def get_product(product_id: int) -> Product | None:
@@ -249,10 +255,16 @@ async def products_of_merchants(
 
 
 async def store_infos(store_ids: Iterable[int]) -> dict[int, StoreInfo]:
-    """Stores by id, each with its merchant's name and percent (one query)."""
+    """Stores by id, each with its merchant's name and percent (from memory, else one
+    query)."""
     ids = sorted(set(store_ids))
     if not ids:
         return {}
+    stores, merchants = await memory.kept_stores(), await memory.kept_merchants()
+    if stores is not None and merchants is not None:
+        found = {i: stores.by_id[i] for i in ids if i in stores.by_id}
+        if len(found) == len(ids) and all(s.merchant_id in merchants for s in found.values()):
+            return {i: _info(s, merchants[s.merchant_id]) for i, s in found.items()}
     rows = await Store.filter(id__in=ids).values(*_STORE_INFO_FIELDS)
     return {row["id"]: _store_info(row) for row in rows}
 
@@ -278,6 +290,17 @@ def _store_info(row: dict[str, Any]) -> StoreInfo:
     )
 
 
+def _info(store: StoreRecord, merchant: MerchantRecord) -> StoreInfo:
+    return StoreInfo(
+        id=store.id,
+        name=store.name,
+        channel=store.channel,
+        merchant_id=store.merchant_id,
+        merchant_name=merchant.name,
+        merchant_percent=merchant.cashback_percent,
+    )
+
+
 def check_store_scope(
     store: StoreInfo, merchant_scope: int | None, *, field: Sequence[str]
 ) -> StoreInfo:
@@ -300,28 +323,41 @@ async def store_in_scope(
     return check_store_scope(store, merchant_scope, field=field)
 
 
-async def merchants_by_ids(ids: Sequence[int]) -> list[Merchant | None]:
-    """Merchants by id, None for an unknown one (a DataLoader's batch function; each
-    merchant read once for all the fields of a query)."""
-    rows = await read_each_once("catalog.merchants", ids, _read_merchants)
-    return [rows[i] for i in ids]
+async def merchants_by_ids(ids: Sequence[int]) -> list[MerchantRecord | None]:
+    """Merchants by id, None for an unknown one (a DataLoader's batch function): from
+    memory; one that memory does not know is read (once for all the fields of a query)."""
+    kept: Mapping[int, MerchantRecord] = await memory.kept_merchants() or {}
+    missing = [i for i in ids if i not in kept]
+    read = await read_each_once("catalog.merchants", missing, _read_merchants) if missing else {}
+    return [kept.get(i) or read.get(i) for i in ids]
 
 
-async def _read_merchants(ids: list[int]) -> dict[int, Merchant]:
-    return {m.id: m for m in await Merchant.filter(id__in=ids)}
+async def _read_merchants(ids: list[int]) -> dict[int, MerchantRecord]:
+    return {m.id: memory.merchant_record(m) for m in await Merchant.filter(id__in=ids)}
 
 
-async def stores_by_ids(ids: Sequence[int]) -> list[Store | None]:
-    """Stores by id, None for an unknown one (a DataLoader's batch function)."""
-    rows = {s.id: s for s in await Store.filter(id__in=set(ids))}
-    return [rows.get(i) for i in ids]
+async def stores_by_ids(ids: Sequence[int]) -> list[StoreRecord | None]:
+    """Stores by id, None for an unknown one (a DataLoader's batch function): from memory;
+    those memory does not know are read."""
+    kept = await memory.kept_stores()
+    known: Mapping[int, StoreRecord] = kept.by_id if kept is not None else {}
+    missing = {i for i in ids if i not in known}
+    read = (
+        {s.id: memory.store_record(s) for s in await Store.filter(id__in=missing)}
+        if missing
+        else {}
+    )
+    return [known.get(i) or read.get(i) for i in ids]
 
 
-async def stores_of_merchants(merchant_ids: Sequence[int]) -> list[list[Store]]:
+async def stores_of_merchants(merchant_ids: Sequence[int]) -> list[list[StoreRecord]]:
     """Each merchant's stores, by id (a DataLoader's batch function)."""
-    found: dict[int, list[Store]] = {i: [] for i in merchant_ids}
+    kept = await memory.kept_stores()
+    if kept is not None:
+        return [list(kept.of_merchant.get(i, ())) for i in merchant_ids]
+    found: dict[int, list[StoreRecord]] = {i: [] for i in merchant_ids}
     for store in await Store.filter(merchant_id__in=set(merchant_ids)).order_by("id"):
-        found[store.merchant_id].append(store)
+        found[store.merchant_id].append(memory.store_record(store))
     return [found[i] for i in merchant_ids]
 
 
@@ -367,10 +403,20 @@ async def products_by_ids(ids: Iterable[int]) -> dict[int, Product]:
 
 async def estimate_stores(merchant_ids: Iterable[int]) -> dict[int, StoreInfo]:
     """The store an estimate for each merchant's product is made at: its online shop, or
-    its first physical store when it sells only in store (one query)."""
+    its first physical store when it sells only in store (from memory, else one query)."""
     wanted = sorted(set(merchant_ids))
     if not wanted:
         return {}
+    stores, merchants = await memory.kept_stores(), await memory.kept_merchants()
+    if stores is not None and merchants is not None and all(m in merchants for m in wanted):
+        found: dict[int, StoreInfo] = {}
+        for merchant_id in wanted:
+            # Stores are kept by id: the first online one, else the first.
+            of_merchant = stores.of_merchant.get(merchant_id, ())
+            online = [s for s in of_merchant if s.channel is Channel.ONLINE]
+            for store in online[:1] or of_merchant[:1]:
+                found[merchant_id] = _info(store, merchants[merchant_id])
+        return found
     rows = await Store.filter(merchant_id__in=wanted).values(*_STORE_INFO_FIELDS)
     chosen: dict[int, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: (r["channel"] != Channel.ONLINE.value, r["id"])):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Protocol, Self
 import strawberry
 
 from app.catalog import loaders, service
+from app.catalog.memory import MerchantRecord, StoreRecord
 from app.catalog.models import Merchant as MerchantRow
 from app.catalog.models import Product as ProductRow
 from app.catalog.models import Store as StoreRow
@@ -44,7 +45,7 @@ class Merchant(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: MerchantRow) -> Merchant:
+    def of(cls, row: MerchantRow | MerchantRecord) -> Merchant:
         return cls(
             id=strawberry.ID(encode_id("Merchant", row.id)),
             name=row.name,
@@ -78,7 +79,7 @@ class Store(Node):
     merchant_pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: StoreRow) -> Store:
+    def of(cls, row: StoreRow | StoreRecord) -> Store:
         return cls(
             id=strawberry.ID(encode_id("Store", row.id)),
             name=row.name,

@@ -38,6 +38,7 @@ import asyncpg
 from bench_db import bench_customers
 from tqdm import tqdm
 
+from app import cache
 from app.cashback.models import PurchaseStatus
 from app.cashback.tiers import list_tiers
 from app.catalog.values import Channel
@@ -363,6 +364,8 @@ async def load(url: str, shape: Shape, *, progress: bool = True) -> Dataset:
         merchants, stores, product_ids = await _copy_catalogue(
             conn, shape, catalogue, now, program.currency_code
         )
+        # Copied behind the services' back: servers already running read them anew.
+        await cache.changed_everything()
         products = {
             pk: Product(pk, merchants[m], sku, name, category, price, active)
             for pk, (m, sku, name, category, price, active) in zip(
