@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from app.settings import Settings, get_settings
@@ -234,6 +235,17 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_trusted_documents(args: argparse.Namespace) -> int:
+    from app.graphql import trusted
+
+    contract = Path(args.contract) if args.contract else trusted.DEFAULT_CONTRACT
+    if not contract.is_dir():
+        sys.stderr.write(f"no contract folder at {contract}\n")
+        return 1
+    sys.stdout.write(trusted.manifest_json(trusted.build_manifest(trusted.source_files(contract))))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -301,6 +313,15 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         run=cmd_export_schema
     )
+    trusted = commands.add_parser(
+        "export-trusted-documents",
+        help="print the built-in trusted documents (app/graphql/trusted_documents.json)",
+    )
+    trusted.add_argument(
+        "--contract",
+        help="the contract's folder (default: ../shared/contract beside the repository)",
+    )
+    trusted.set_defaults(run=cmd_export_trusted_documents)
     return root
 
 

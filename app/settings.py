@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=20_000, ge=1)
     # A GraphQL document's own size (variables excluded), counted in UTF-8 bytes.
     max_document_bytes: int = Field(default=20_000, ge=512)
+    # Only trusted documents run (the contract's, the dashboard's and those admins
+    # registered; app/graphql/trusted.py): any other is refused before parsing.
+    trusted_documents_only: bool = False
     # What the automatic persisted-query cache may hold, in bytes of documents.
     persisted_query_cache_bytes: int = Field(default=5_000_000, ge=0)
     # Any string a client sends; narrower per field where a column is narrower.

@@ -2,11 +2,17 @@
 the vendored chart library), with a Content-Security-Policy that allows only itself.
 
 Files are read once at start-up. The page names each asset with `?v=<its hash>`: a
-request with the current hash may be cached for a year, any other revalidates by ETag."""
+request with the current hash may be cached for a year, any other revalidates by ETag.
+
+The page sends its GraphQL operations (documents.graphql beside this file) by their hash
+alone: `documents.js`, made here at start-up, maps each operation's name to the SHA-256 of
+its text, computed as the built-in trusted documents are (app/graphql/trusted.py). The
+page works whether or not only trusted documents may run."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.graphql.trusted import digest, documents_of
 from app.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
+DOCUMENTS = Path(__file__).parent / "documents.graphql"
 PREFIX = "/dashboard/static/"
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -56,6 +64,29 @@ def load_assets(folder: Path = STATIC) -> dict[str, Asset]:
     }
 
 
+def document_hashes(path: Path = DOCUMENTS) -> dict[str, str]:
+    """The SHA-256 of each operation the page sends, by the operation's name."""
+    return {
+        entry["name"]: digest(entry["document"])
+        for entry in documents_of(path.read_text(encoding="utf-8"), where=str(path))
+    }
+
+
+def documents_script(hashes: dict[str, str]) -> Asset:
+    body = (
+        "// Made by the server from app/dashboard/documents.graphql: each operation's hash.\n"
+        '"use strict";\n'
+        "window.Dashboard = window.Dashboard || {};\n"
+        f"window.Dashboard.documents = Object.freeze({json.dumps(hashes, indent=2)});\n"
+    )
+    return _asset(body.encode(), MEDIA_TYPES[".js"])
+
+
+def served_assets() -> dict[str, Asset]:
+    """The files under static/ and the operations' hashes (`documents.js`)."""
+    return {**load_assets(), "documents.js": documents_script(document_hashes())}
+
+
 def render_page(template: str, assets: dict[str, Asset]) -> Asset:
     """The page with each asset's URL versioned by its content."""
     for name, asset in assets.items():
@@ -90,7 +121,7 @@ def _not_found() -> Response:
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
-    assets = load_assets()
+    assets = served_assets()
     page = render_page((STATIC / "index.html").read_text(), assets)
 
     async def dashboard(request: Request) -> Response:

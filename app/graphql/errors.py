@@ -2,7 +2,8 @@
 
 - Expected business failures (DomainError) become `userErrors` on the mutation payload.
 - Access failures become top-level errors with `extensions.code`.
-- Malformed or over-limit documents get GRAPHQL_VALIDATION_FAILED / QUERY_TOO_COMPLEX.
+- Malformed or over-limit documents get GRAPHQL_VALIDATION_FAILED / QUERY_TOO_COMPLEX;
+  under TRUSTED_DOCUMENTS_ONLY an untrusted one gets DOCUMENT_NOT_TRUSTED (HTTP 400).
 - A statement stopped at its timeout, or a database out of reach, is TIMEOUT or
   SERVICE_UNAVAILABLE (HTTP 503): the client may send the same request again.
 - Anything else is masked as INTERNAL_SERVER_ERROR and logged with the request id.
@@ -31,6 +32,8 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL = "INTERNAL_SERVER_ERROR"
 TIMEOUT = "TIMEOUT"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# Under TRUSTED_DOCUMENTS_ONLY, a document whose hash is not trusted (app/graphql/trusted.py).
+DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
 # What the database's faults of the moment (app.db.outage_of) tell the client.
 _OUTAGES = {
     "timeout": (TIMEOUT, "The operation took too long and was stopped; try again."),
@@ -38,9 +41,10 @@ _OUTAGES = {
 }
 # An answer with no data whose every error has one of these codes is the client's fault as
 # a whole: HTTP 400. INVALID_INPUT is a variable refused before execution (or a query whose
-# input was refused before it could answer anything).
+# input was refused before it could answer anything). DOCUMENT_NOT_TRUSTED is a document
+# refused before parsing.
 PRE_EXECUTION_CODES = frozenset(
-    {VALIDATION_FAILED, QUERY_TOO_COMPLEX, ErrorCode.INVALID_INPUT.value}
+    {VALIDATION_FAILED, QUERY_TOO_COMPLEX, DOCUMENT_NOT_TRUSTED, ErrorCode.INVALID_INPUT.value}
 )
 
 

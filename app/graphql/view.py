@@ -29,6 +29,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.core.logging import request_id_var
 from app.graphql.context import Context
 from app.graphql.errors import (
+    DOCUMENT_NOT_TRUSTED,
     PRE_EXECUTION_CODES,
     QUERY_TOO_COMPLEX,
     SERVICE_UNAVAILABLE,
@@ -42,6 +43,7 @@ from app.graphql.persisted_queries import (
     Resolved,
     utf8,
 )
+from app.graphql.trusted import NOT_TRUSTED_MESSAGE, digest, is_trusted, trusted_document
 from app.graphql.websocket import SubscriptionSocket
 from app.settings import Settings
 
@@ -132,12 +134,18 @@ class GraphQLView(GraphQL[Context, None]):
         persisted = (request_data.extensions or {}).get("persistedQuery")
         if isinstance(persisted, dict):
             try:
-                resolved = self.persisted_queries.resolve(query, persisted)
+                resolved = await self._resolve_persisted(query, persisted)
             except PersistedQueryError as error:
                 return ExecutionResult(data=None, errors=[error.error])
+            if resolved is None and self.settings.trusted_documents_only:
+                # Sending the document would not help: only trusted ones run.
+                return _error_result(NOT_TRUSTED_MESSAGE, DOCUMENT_NOT_TRUSTED)
             if resolved is None:
                 return ExecutionResult(data=None, errors=[NOT_FOUND])
             request_data = replace(request_data, query=resolved.document)
+        if self.settings.trusted_documents_only and not await self._trusted(request_data, resolved):
+            # Refused before parsing, whether sent as text, by hash or to be remembered.
+            return _error_result(NOT_TRUSTED_MESSAGE, DOCUMENT_NOT_TRUSTED)
         result = await self._run_bounded(
             request,
             super().execute_single(
@@ -152,6 +160,30 @@ class GraphQLView(GraphQL[Context, None]):
         if resolved is not None and resolved.sent and _passed_validation(result):
             self.persisted_queries.remember(resolved)
         return result
+
+    async def _resolve_persisted(
+        self, query: str | None, persisted: dict[str, Any]
+    ) -> Resolved | None:
+        """The document a persisted-query request runs: sent with its hash, remembered in
+        this process, or a trusted document (known to every process from the start, so a
+        hash alone works on the first try). None when the hash is unknown everywhere."""
+        resolved = self.persisted_queries.resolve(query, persisted)
+        if resolved is not None:
+            return resolved
+        # `resolve` has checked the version and the hash's form.
+        sha256 = str(persisted["sha256Hash"]).lower()
+        document = await trusted_document(sha256)
+        if document is None:
+            return None
+        return Resolved(document=document, digest=sha256, sent=False)
+
+    @staticmethod
+    async def _trusted(request_data: GraphQLRequestData, resolved: Resolved | None) -> bool:
+        if resolved is not None:
+            return await is_trusted(resolved.digest)
+        if request_data.query is None:
+            return True  # no document: strawberry refuses the request as it is
+        return await is_trusted(digest(request_data.query))
 
     async def _run_bounded(
         self, request: Request, operation: Awaitable[ExecutionResult]

@@ -4,9 +4,12 @@ Queries and mutations go over HTTP, where the request deadline, the body limits 
 status codes apply; over the socket they are refused. Every subscription establishes its
 caller afresh (token expiry and session liveness, as an HTTP request does), its errors
 go through the one error map, and a connection whose token expires or whose session ends
-is closed with 4403. The server pings (graphql-transport-ws `ping`) every
-`WS_PING_INTERVAL_SECONDS`; a client that has not answered `pong` within
-`WS_PING_TIMEOUT_SECONDS` is dropped (4504), and with it its subscriptions."""
+is closed with 4403. A subscribe message may carry a trusted document's hash alone
+(`extensions.persistedQuery.sha256Hash`, as over HTTP); under `TRUSTED_DOCUMENTS_ONLY` any
+other document gets an error `DOCUMENT_NOT_TRUSTED`. The server pings
+(graphql-transport-ws `ping`) every `WS_PING_INTERVAL_SECONDS`; a client that has not
+answered `pong` within `WS_PING_TIMEOUT_SECONDS` is dropped (4504), and with it its
+subscriptions."""
 
 from __future__ import annotations
 
@@ -36,7 +39,9 @@ from app.accounts.tokens import Principal
 from app.core import clock
 from app.core.logging import request_id_var
 from app.graphql.context import Context
-from app.graphql.errors import QUERY_TOO_COMPLEX, classify
+from app.graphql.errors import DOCUMENT_NOT_TRUSTED, QUERY_TOO_COMPLEX, classify
+from app.graphql.persisted_queries import NOT_FOUND
+from app.graphql.trusted import NOT_TRUSTED_MESSAGE, digest, is_trusted, trusted_document
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
             not isinstance(operation_id, str)
             or not 0 < len(operation_id) <= MAX_OPERATION_ID_LENGTH
             or not isinstance(payload, dict)
-            or not isinstance(payload.get("query"), str)
+            or not isinstance(payload.get("query") or _sha256_of(payload), str)
             or not isinstance(payload.get("variables") or {}, dict)
             or not isinstance(payload.get("operationName") or "", str)
         ):
@@ -115,7 +120,23 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
                 {"id": operation_id, "type": "error", "payload": [self._format(too_many)]}
             )
             return
+        if self.connection_acknowledged and not isinstance(payload.get("query"), str):
+            # A trusted document's hash alone stands for its text.
+            document = await trusted_document(str(_sha256_of(payload)).lower())
+            if document is None:
+                await self._send_unknown_hash(operation_id)
+                return
+            message = cast(SubscribeMessage, {**message, "payload": {**payload, "query": document}})
         await super().handle_subscribe(message)
+
+    async def _send_unknown_hash(self, operation_id: str) -> None:
+        if self.context.settings.trusted_documents_only:
+            error = GraphQLError(NOT_TRUSTED_MESSAGE, extensions={"code": DOCUMENT_NOT_TRUSTED})
+        else:
+            error = NOT_FOUND
+        await self.send_message(
+            {"id": operation_id, "type": "error", "payload": [self._format(error)]}
+        )
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         try:
@@ -135,6 +156,10 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
                 "The document is too large.", extensions={"code": QUERY_TOO_COMPLEX}
             )
             await self._send_errors(operation, [too_large])
+            return
+        if settings.trusted_documents_only and not await is_trusted(digest(operation.query)):
+            untrusted = GraphQLError(NOT_TRUSTED_MESSAGE, extensions={"code": DOCUMENT_NOT_TRUSTED})
+            await self._send_errors(operation, [untrusted])
             return
         context = self.context.for_operation()
         refused = await context.establish_caller()
@@ -244,3 +269,14 @@ class SubscriptionSocket(BaseGraphQLTransportWSHandler[Context, None]):
     async def _close_forbidden(self, reason: str) -> None:
         with suppress(Exception):
             await self.websocket.close(code=CLOSE_FORBIDDEN, reason=reason)
+
+
+def _sha256_of(payload: dict[str, Any]) -> object:
+    """The hash of a subscribe payload's persisted query (`extensions.persistedQuery.
+    sha256Hash`), when it has the form of one; else None."""
+    extensions = payload.get("extensions")
+    persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+    sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+    if isinstance(sha256, str) and len(sha256) == 64:
+        return sha256
+    return None

@@ -1,6 +1,8 @@
 """The dashboard in a real browser (headless Chromium) against a real server process on
 the demo program: an admin signs in, chooses a period and sees the API's numbers; a
-customer is told the page is for admins; the console shows no error and no CSP report."""
+customer is told the page is for admins; the console shows no error and no CSP report.
+The server runs as production may, with only trusted documents: the page's own are
+built in, and the documents these tests send themselves are registered first."""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from app.accounts.partners import create_partner_client
 from app.catalog.models import Store
 from app.core import clock
 from app.demo import seed_demo
+from app.graphql.schema import build_schema
 from app.settings import Settings
+from app.trusted_documents import service as trusted_documents
 from tests.cashback.factories import RECORD, purchase_input
 from tests.conftest import IN_CI, truncate_tables
 from tests.dashboard.browser import console_problems, install_problem, start_chromium
@@ -91,11 +95,29 @@ async def server(chromium: None, database: Settings) -> AsyncIterator[str]:
     await cache.changed_everything()
     clock.reset()
     await seed_demo(force=True)
-    # As operators run it: production mode (no introspection, no suggestions).
-    async with one_server(database, APP_ENV="production") as url:
+    await _trust_the_tests_own_documents(database)
+    # As operators run it: production mode (no introspection, no suggestions), and only
+    # trusted documents.
+    async with one_server(database, APP_ENV="production", TRUSTED_DOCUMENTS_ONLY="true") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=WAIT) as client:
+            untrusted = await client.post("/graphql", json={"query": "{ __typename }"})
+        assert untrusted.json()["errors"][0]["extensions"]["code"] == "DOCUMENT_NOT_TRUSTED"
         await _purchase_with_an_offer(url)
         yield url
     await truncate_tables()
+
+
+async def _trust_the_tests_own_documents(settings: Settings) -> None:
+    schema = build_schema(settings)._schema
+    for name, document in (
+        ("Metrics", METRICS),
+        ("SignIn", SIGN_IN),
+        ("SignUp", SIGN_UP),
+        ("RecordPurchase", RECORD),
+    ):
+        await trusted_documents.register(
+            name=name, document=document, schema=schema, max_bytes=settings.max_document_bytes
+        )
 
 
 async def _purchase_with_an_offer(url: str) -> None:

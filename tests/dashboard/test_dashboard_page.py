@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.dashboard.routes import CSP, PREFIX, load_assets
+from app.dashboard.routes import CSP, PREFIX, served_assets
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support import Api
@@ -66,14 +66,14 @@ async def test_the_page_is_served_with_a_policy_that_allows_only_itself(client) 
 async def test_each_asset_the_page_names_is_served_versioned_and_cacheable(client) -> None:
     page = (await client.get("/dashboard")).text
     urls = _asset_urls(page)
-    assert len(urls) == 7  # two stylesheets, five scripts
-    assets = load_assets()
+    assert len(urls) == 8  # two stylesheets, six scripts (one of them made at start-up)
+    assets = served_assets()
     for url in urls:
         path, _, version = url.removeprefix(PREFIX).partition("?v=")
         assert version == assets[path].version, url
         response = await client.get(url)
         assert response.status_code == 200, url
-        assert response.content == (STATIC / path).read_bytes()
+        assert response.content == assets[path].body
         expected_type = "text/css" if path.endswith(".css") else "text/javascript"
         assert response.headers["content-type"] == f"{expected_type}; charset=utf-8"
         assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
@@ -119,7 +119,7 @@ async def test_anything_else_under_the_dashboard_is_not_found(client, path: str)
 
 def test_no_served_file_reaches_outside_the_origin() -> None:
     served = {"/dashboard": (STATIC / "index.html").read_text()}
-    served |= {name: asset.body.decode() for name, asset in load_assets().items()}
+    served |= {name: asset.body.decode() for name, asset in served_assets().items()}
     for name, text in served.items():
         found = EXTERNAL.findall(BANNER.sub("", text, count=1))
         assert found == [], f"{name}: {found}"

@@ -6,13 +6,9 @@ window.Dashboard = window.Dashboard || {};
 window.Dashboard.api = (() => {
   const KEY = "cashback.dashboard.session";
   const EARLY_MS = 30000; // refresh this long before the access token expires
-  const SESSION = "session { accessToken refreshToken accessTokenExpiresAt tokenType }";
-  const SIGN_IN = `mutation SignIn($input: SignInInput!) {
-    signIn(input: $input) { ${SESSION} userErrors { code field message } } }`;
-  const REFRESH = `mutation RefreshSession($refreshToken: String!) {
-    refreshSession(refreshToken: $refreshToken) { ${SESSION} userErrors { code field message } } }`;
-  const SIGN_OUT = `mutation SignOut($refreshToken: String!, $everywhere: Boolean) {
-    signOut(refreshToken: $refreshToken, everywhere: $everywhere) { userErrors { code field message } } }`;
+  // Operations are sent by name with their hash alone (app/dashboard/documents.graphql):
+  // trusted documents, which run even when the server accepts nothing else.
+  const documents = window.Dashboard.documents;
 
   class ApiError extends Error {
     constructor(message, code) {
@@ -40,7 +36,9 @@ window.Dashboard.api = (() => {
     sessionStorage.removeItem(KEY);
   }
 
-  async function post(query, variables, token) {
+  async function post(operationName, variables, token) {
+    const sha256Hash = documents[operationName];
+    if (!sha256Hash) throw new ApiError(`Unknown operation ${operationName}.`, "UNKNOWN_OPERATION");
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
@@ -48,7 +46,11 @@ window.Dashboard.api = (() => {
       response = await fetch("/graphql", {
         method: "POST",
         headers,
-        body: JSON.stringify({ query, variables }),
+        body: JSON.stringify({
+          operationName,
+          variables,
+          extensions: { persistedQuery: { version: 1, sha256Hash } },
+        }),
         credentials: "omit",
         cache: "no-store",
       });
@@ -77,7 +79,7 @@ window.Dashboard.api = (() => {
   }
 
   async function signIn(email, password) {
-    const data = await post(SIGN_IN, { input: { email, password } });
+    const data = await post("SignIn", { input: { email, password } });
     const error = refusal(data.signIn);
     if (error) throw error;
     store(data.signIn.session, email);
@@ -86,7 +88,7 @@ window.Dashboard.api = (() => {
   async function refreshNow() {
     const current = load();
     if (!current) throw new ApiError("Please sign in.", "UNAUTHENTICATED");
-    const data = await post(REFRESH, { refreshToken: current.refreshToken });
+    const data = await post("RefreshSession", { refreshToken: current.refreshToken });
     const error = refusal(data.refreshSession);
     if (error) {
       forget();
@@ -109,13 +111,13 @@ window.Dashboard.api = (() => {
     return load().accessToken;
   }
 
-  async function query(document, variables) {
+  async function query(operationName, variables) {
     try {
-      return await post(document, variables, await accessToken());
+      return await post(operationName, variables, await accessToken());
     } catch (error) {
       if (error.code !== "UNAUTHENTICATED" || !load()) throw error;
       await refresh(); // the token was refused before its time (e.g. a clock skew)
-      return post(document, variables, await accessToken());
+      return post(operationName, variables, await accessToken());
     }
   }
 
@@ -123,7 +125,7 @@ window.Dashboard.api = (() => {
     const current = load();
     forget();
     if (!current) return;
-    const data = await post(SIGN_OUT, { refreshToken: current.refreshToken, everywhere: false });
+    const data = await post("SignOut", { refreshToken: current.refreshToken, everywhere: false });
     const error = refusal(data.signOut);
     if (error) throw error;
   }

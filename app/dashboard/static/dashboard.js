@@ -5,25 +5,6 @@
   const { api, charts, format } = window.Dashboard;
   const $ = (id) => document.getElementById(id);
   const DAY_MS = 86400000;
-  const MONEY = "{ amount currencyCode }";
-  const METRICS = `query DashboardMetrics($from: DateTime!, $to: DateTime!, $interval: MetricsInterval!) {
-    programMetrics(from: $from, to: $to) {
-      from to
-      activeCustomers purchaseCount sales ${MONEY}
-      repurchaseRate retentionRate omnichannelRate
-      averageTicket ${MONEY} averageTicketWithRedemption ${MONEY} averageTicketWithoutRedemption ${MONEY}
-      lifetimeValue ${MONEY}
-      cashbackIssued ${MONEY} cashbackRedeemed ${MONEY} cashbackExpired ${MONEY}
-      outstandingLiability ${MONEY}
-      finance {
-        pending ${MONEY} available ${MONEY} reserved ${MONEY} outstanding ${MONEY}
-        issued ${MONEY} redeemed ${MONEY} expired ${MONEY} reversed ${MONEY} clawedBack ${MONEY} forfeited ${MONEY}
-      }
-      byChannel { channel activeCustomers purchaseCount sales ${MONEY} averageTicket ${MONEY} redemptionCount redeemed ${MONEY} }
-      series(interval: $interval) { from to repurchaseRate retentionRate }
-      topOffers(first: 5) { offerId title activations purchaseCount cashbackIssued ${MONEY} }
-    }
-  }`;
   let asked = 0; // the latest request wins; older answers are dropped
 
   // --- messages -----------------------------------------------------------------
@@ -163,7 +144,7 @@
     view.setAttribute("aria-busy", "true");
     $("loading").hidden = false;
     try {
-      const data = await api.query(METRICS, { from: chosen.from, to: chosen.to, interval: interval(chosen.days) });
+      const data = await api.query("DashboardMetrics", { from: chosen.from, to: chosen.to, interval: interval(chosen.days) });
       if (mine !== asked) return;
       const metrics = data.programMetrics;
       view.dataset.from = chosen.from;

@@ -1,0 +1,1 @@
+"""Trusted documents an admin registers beside the built-in ones (app/graphql/trusted.py)."""
