@@ -17,10 +17,10 @@ from tests.suggestions.factories import customers, make_shop
 from tests.support import Api
 from tests.test_contract import CONTRACT_DIR
 
-# Statements of one `Home` (the customer with their wallet, tier spend and profile in one;
-# offers; suggestions with their estimated cashback), once the program's settings, tiers,
-# rules, merchants and stores are in memory.
-HOME_STATEMENTS = 6
+# Statements of one `Home`, once the program's settings, tiers, rules, merchants and stores
+# are in memory: the customer with their wallet, tier spend and profile; their offers; the
+# suggestions with their products and what seeds them; the offers those may earn with.
+HOME_STATEMENTS = 4
 
 PROFILE = "query { viewer { id displayName memberCode } }"
 SIGN_OUT = """

@@ -393,6 +393,33 @@ async def product_keys_of(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class ProductJoin:
+    """The catalogue's products joined into another feature's statement, so that what it
+    lists comes with its products in one round trip: `join` (to add after its FROM),
+    `columns` (to select, each aliased with `alias_`), and `product_of(row)`."""
+
+    join: str
+    columns: str
+    names: tuple[str, ...]
+    prefix: str
+
+    def product_of(self, row: Mapping[str, Any]) -> Product:
+        return Product._init_from_db(**{c: row[f"{self.prefix}{c}"] for c in self.names})
+
+
+def product_join(*, alias: str, product_id: str) -> ProductJoin:
+    """Each row's product, `product_id` naming the column that holds its id."""
+    # Known once the ORM is set up (the merchant's id column included).
+    names = tuple(Product._meta.fields_db_projection.values())
+    return ProductJoin(
+        join=f"JOIN {Product._meta.db_table} {alias} ON {alias}.id = {product_id}",
+        columns=", ".join(f"{alias}.{c} AS {alias}_{c}" for c in names),
+        names=names,
+        prefix=f"{alias}_",
+    )
+
+
 async def products_by_ids(ids: Iterable[int]) -> dict[int, Product]:
     """The products with these ids, sold or not (one query)."""
     wanted = sorted(set(ids))

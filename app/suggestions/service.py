@@ -137,12 +137,12 @@ async def related_products(keys: Sequence[tuple[int, int]]) -> list[list[Product
     ]
 
 
-def _scored_pairs(seed_count: int) -> str:
+def _scored_pairs(seeds: str) -> str:
     """SQL of (seed, candidate, part): each seed's `PAIRS_PER_SEED` (a parameter) pairs most
     bought together (an index range, read from its end), those bought together at least
-    once with `MIN_SUPPORT` (a parameter) purchases in all, with their cosine. Parameters:
-    the seeds, how many pairs per seed, the minimum support."""
-    seeds = db.marks(seed_count)
+    once with `MIN_SUPPORT` (a parameter) purchases in all, with their cosine. `seeds` is
+    what goes in `IN (...)`: marks, or a SELECT of them. Parameters: the seeds' (if any),
+    how many pairs per seed, the minimum support."""
     if db.dialect() == "postgres":
         # The seeds that have statistics, then each one's top pairs from the index.
         top = (
@@ -176,7 +176,7 @@ async def _pairs_of(seeds: Sequence[int], limit: int) -> dict[int, list[int]]:
     rows = await db.rows(
         "SELECT seed, candidate FROM (SELECT seed, candidate, ROW_NUMBER() OVER"  # noqa: S608
         " (PARTITION BY seed ORDER BY part DESC, candidate) AS n"
-        f" FROM ({_scored_pairs(len(seeds))}) AS parts) AS ranked"
+        f" FROM ({_scored_pairs(db.marks(len(seeds)))}) AS parts) AS ranked"
         " WHERE n <= ? ORDER BY seed, n",
         *seeds,
         max(PAIRS_PER_SEED, limit),
@@ -214,30 +214,32 @@ async def suggestions_for(
     *, customer_id: int, personalized: bool, first: int, purchase_id: str | None = None
 ) -> list[Suggestion]:
     """The customer's suggestions (see the module's docstring). `purchase_id` must be one of
-    their own purchases (another's is unknown to them)."""
+    their own purchases (another's is unknown to them). Their candidates come with their
+    products (and what seeded them) in one statement, which also reads the customer's
+    latest purchases when those seed them."""
     check_first(first)
-    bought: dict[int, str] = {}
+    seeds: Seeds
+    categories: list[str] = []
     if purchase_id is not None:
         bought = await _products_of_purchase(customer_id, purchase_id)
+        # The first products bought seed it; what was just bought says which categories
+        # to complete with.
+        seeds = list(bought)[:MAX_SEEDS]
+        categories = sorted(set(bought.values()))
     elif personalized:
-        bought = await _recent_products(customer_id)
+        seeds = RecentPurchases(customer_id)
+    else:
+        seeds = []
     if first == 0:
         return []
-    # The first products bought (the latest purchase's first) seed it; all are excluded.
-    seeds = list(bought)[:MAX_SEEDS]
-    # What was just bought says which categories to complete with; history only with consent.
-    categories = sorted(set(bought.values())) if purchase_id is not None else []
+    # History only with consent.
     if personalized:
         profile = (await segments.profiles_of([customer_id]))[customer_id]
         if profile.favorite_category:
             categories.append(profile.favorite_category)
-    candidates = await _candidates(
-        seeds=seeds,
-        categories=categories,
-        excluded=seeds,
-        limit=first + EXTRA_CANDIDATES,
+    candidates, rows = await _candidates(
+        seeds=seeds, categories=categories, limit=first + EXTRA_CANDIDATES
     )
-    rows = await catalog.products_by_ids([c.product_id for c in candidates] + seeds)
     sold = [c for c in candidates if c.product_id in rows and rows[c.product_id].active]
     return await _ranked(customer_id, sold, rows, personalized=personalized, first=first)
 
@@ -338,75 +340,89 @@ async def _products_of_purchase(customer_id: int, purchase_id: str) -> dict[int,
     }
 
 
-async def _recent_products(customer_id: int) -> dict[int, str]:
-    """The products (and their category keys) of the customer's last counted purchases,
-    the latest first."""
-    rows = await db.rows(
-        "SELECT l.product_id, s.category FROM suggestion_basket_lines l"
-        " JOIN suggestion_products s ON s.product_id = l.product_id JOIN ("
-        " SELECT DISTINCT purchase_id, day FROM suggestion_basket_lines WHERE customer_id = ?"
-        " ORDER BY day DESC, purchase_id DESC LIMIT ?) AS recent"
-        " ON recent.purchase_id = l.purchase_id"
-        " ORDER BY recent.day DESC, recent.purchase_id DESC, l.product_id",
-        customer_id,
-        SEED_PURCHASES,
-    )
-    return {int(row["product_id"]): str(row["category"]) for row in rows}
-
-
 # --- candidates -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RecentPurchases:
+    """Seeds read in the candidates' statement: the products of the customer's last
+    `SEED_PURCHASES` counted purchases, the latest first (the first `MAX_SEEDS`)."""
+
+    customer_id: int
+
+
+# Seed product ids, in their order, or the customer whose latest purchases seed it.
+Seeds = list[int] | RecentPurchases
+
+# The seeds as a CTE of `product_id`s: those of the latest purchases (the products with
+# statistics, in the order the purchases were made, latest first, then by product)...
+_RECENT_SEEDS = (
+    "recent AS (SELECT DISTINCT purchase_id, day FROM suggestion_basket_lines"
+    " WHERE customer_id = ? ORDER BY day DESC, purchase_id DESC LIMIT ?),"
+    " lines AS (SELECT l.product_id, ROW_NUMBER() OVER"
+    " (ORDER BY r.day DESC, r.purchase_id DESC, l.product_id) AS k"
+    " FROM suggestion_basket_lines l JOIN recent r ON r.purchase_id = l.purchase_id"
+    " JOIN suggestion_products s ON s.product_id = l.product_id),"
+    " seeds AS (SELECT product_id FROM lines GROUP BY product_id ORDER BY MIN(k) LIMIT ?)"
+)
+# ... or those given that have statistics (only they can seed pairs or be candidates).
+_GIVEN_SEEDS = "seeds AS (SELECT product_id FROM suggestion_products WHERE product_id IN ({}))"
+_CANDIDATES = (
+    " cands AS (SELECT * FROM (SELECT 'pair' AS source, candidate AS product_id, seed,"
+    " 0 AS bought, score FROM (SELECT candidate, seed, SUM(part) OVER (PARTITION BY"
+    " candidate) AS score, ROW_NUMBER() OVER (PARTITION BY candidate ORDER BY part DESC,"
+    " seed) AS n FROM ({pairs}) AS parts"
+    " WHERE candidate NOT IN (SELECT product_id FROM seeds)) AS scored"
+    " WHERE n = 1 ORDER BY score DESC, candidate LIMIT ?) AS pairs"
+    " UNION ALL SELECT * FROM (SELECT 'category', product_id, CAST(NULL AS BIGINT),"
+    " purchases, 0 FROM suggestion_products WHERE category IN ({categories})"
+    " AND purchases > 0 AND product_id NOT IN (SELECT product_id FROM seeds)"
+    " ORDER BY purchases DESC, product_id LIMIT ?) AS in_category"
+    " UNION ALL SELECT * FROM (SELECT 'popular', product_id, CAST(NULL AS BIGINT),"
+    " purchases, 0 FROM suggestion_products WHERE purchases > 0"
+    " AND product_id NOT IN (SELECT product_id FROM seeds)"
+    " ORDER BY purchases DESC, product_id LIMIT ?) AS everywhere)"
+)
+
+
 async def _candidates(
-    *,
-    seeds: Sequence[int],
-    categories: Sequence[str],
-    excluded: Sequence[int],
-    limit: int,
-) -> list[_Candidate]:
+    *, seeds: Seeds, categories: Sequence[str], limit: int
+) -> tuple[list[_Candidate], dict[int, ProductRow]]:
     """Products related to the seeds, best first, then the most bought in the categories,
-    then in the program: one statement, `limit` of each at most, none of
-    `excluded` and none twice."""
-    # An empty IN () is not SQL: NULL matches nothing, and no product has the id 0.
-    seed_list: list[int | None] = [*seeds] or [None]
+    then in the program: `limit` of each at most, no seed and none twice; with the
+    products of these and of the seeds. One statement."""
+    params: list[object]
+    if isinstance(seeds, RecentPurchases):
+        with_seeds = _RECENT_SEEDS
+        params = [seeds.customer_id, SEED_PURCHASES, MAX_SEEDS]
+    else:
+        # An empty IN () is not SQL: NULL matches nothing.
+        given: list[int | None] = [*seeds] or [None]
+        with_seeds = _GIVEN_SEEDS.format(db.marks(len(given)))
+        params = [*given]
     category_list: list[str | None] = [*categories] or [None]
-    excluded_list = list(excluded) or [0]
-    category_marks, excluded_marks = db.marks(len(category_list)), db.marks(len(excluded_list))
-    # Only placeholders are formatted in; values are parameters.
+    product = catalog.product_join(alias="p", product_id="c.product_id")
+    # Only placeholders and constant SQL are formatted in; values are parameters.
     sql = (
-        "SELECT * FROM (SELECT 'pair' AS source, candidate AS product_id, seed, 0 AS bought,"  # noqa: S608
-        " score FROM (SELECT candidate, seed, SUM(part) OVER (PARTITION BY candidate) AS score,"
-        " ROW_NUMBER() OVER (PARTITION BY candidate ORDER BY part DESC, seed) AS n"
-        f" FROM ({_scored_pairs(len(seed_list))}) AS parts"
-        f" WHERE candidate NOT IN ({excluded_marks})) AS scored"
-        " WHERE n = 1 ORDER BY score DESC, candidate LIMIT ?) AS pairs"
-        " UNION ALL SELECT * FROM (SELECT 'category', product_id, CAST(NULL AS BIGINT),"
-        " purchases, 0"
-        f" FROM suggestion_products WHERE category IN ({category_marks}) AND purchases > 0"
-        f" AND product_id NOT IN ({excluded_marks})"
-        " ORDER BY purchases DESC, product_id LIMIT ?) AS in_category"
-        " UNION ALL SELECT * FROM (SELECT 'popular', product_id, CAST(NULL AS BIGINT),"
-        " purchases, 0"
-        f" FROM suggestion_products WHERE purchases > 0 AND product_id NOT IN ({excluded_marks})"
-        " ORDER BY purchases DESC, product_id LIMIT ?) AS everywhere"
+        f"WITH {with_seeds},"  # noqa: S608
+        + _CANDIDATES.format(
+            pairs=_scored_pairs("SELECT product_id FROM seeds"),
+            categories=db.marks(len(category_list)),
+        )
+        + f" SELECT c.source, c.product_id, c.seed, c.bought, c.score, {product.columns}"  # noqa: S608
+        f" FROM cands c {product.join}"
+        f" UNION ALL SELECT 'seed', c.product_id, NULL, 0, 0, {product.columns}"
+        f" FROM seeds c {product.join}"
     )
-    rows = await db.rows(
-        sql,
-        *seed_list,
-        max(PAIRS_PER_SEED, limit),
-        MIN_SUPPORT,
-        *excluded_list,
-        limit,
-        *category_list,
-        *excluded_list,
-        limit,
-        *excluded_list,
-        limit,
-    )
+    params += [max(PAIRS_PER_SEED, limit), MIN_SUPPORT, limit, *category_list, limit, limit]
+    rows = await db.rows(sql, *params)
+    products: dict[int, ProductRow] = {
+        int(row["product_id"]): product.product_of(row) for row in rows
+    }
     found: dict[int, _Candidate] = {}
     order = {"pair": 0, "category": 1, "popular": 2}
     ranked = sorted(
-        rows,
+        (row for row in rows if row["source"] != "seed"),
         key=lambda r: (
             order[r["source"]],
             -float(r["score"] or 0),
@@ -419,4 +435,4 @@ async def _candidates(
         if pk not in found:
             seed = row["seed"]
             found[pk] = _Candidate(pk, row["source"], None if seed is None else int(seed))
-    return list(found.values())[:limit]
+    return list(found.values())[:limit], products
