@@ -108,6 +108,9 @@ class OfferBook:
     # An estimate asks for many products of one customer at one moment: what they may use
     # is worked out once (and again after `used`).
     _usable: dict[tuple[int, str, datetime], list[OfferTerms]] = field(default_factory=dict)
+    # The book of one member read with their audience checked in SQL (as the feed reads
+    # offers): the audiences are not checked again here.
+    audiences_checked: bool = False
 
     def eligible(
         self,
@@ -153,7 +156,7 @@ class OfferBook:
                 continue
             if offer.per_customer_limit is not None and standing.uses >= offer.per_customer_limit:
                 continue
-            if includes(audience, member):
+            if self.audiences_checked or includes(audience, member):
                 terms = self._terms.get(offer.id)
                 if terms is None:
                     terms = self._terms[offer.id] = _terms(offer)
@@ -240,7 +243,8 @@ async def offer_book(
     )
 
 
-_BOOK_SELECT = ", ".join(f"o.{c}" for c in (*_BOOK_COLUMNS, *_AUDIENCE_COLUMNS))
+_MEMBER_BOOK_SELECT = ", ".join(f"o.{c}" for c in _BOOK_COLUMNS)
+_ANYONE = Audience()
 
 
 async def _book_of_member(
@@ -261,10 +265,10 @@ async def _book_of_member(
     if categories is not None:
         narrowing += _for_any_or(" AND (o.category_key IS NULL", "o.category_key", categories)
         params += categories
-    # The audience is checked in SQL (MEMBER_SQL) so that only this customer's offers are
-    # read; OfferBook.eligible checks it again, as for any book.
+    # The audience is checked in SQL (MEMBER_SQL), as the feed checks it: only this
+    # customer's offers are read, without their audiences.
     rows = await db.rows(
-        f"SELECT {_BOOK_SELECT}, s.activated_at AS standing_activated_at,"  # noqa: S608
+        f"SELECT {_MEMBER_BOOK_SELECT}, s.activated_at AS standing_activated_at,"  # noqa: S608
         f" s.uses AS standing_uses FROM {_OFFER} o"
         f" LEFT JOIN {_STANDING} s ON s.offer_id = o.id AND s.customer_id = ?"
         f" WHERE o.status = ? AND o.starts_at <= ? AND o.ends_at > ?"
@@ -284,11 +288,12 @@ async def _book_of_member(
         if row["standing_uses"] is not None
     }
     return OfferBook(
-        offers=[(_book_offer(row), audience_of(row)) for row in rows],
+        offers=[(_book_offer(row), _ANYONE) for row in rows],
         standings=standings,
         birth_dates={customer: born},
         profiles={customer: profile},
         minor_units=units,
+        audiences_checked=True,
     )
 
 
