@@ -416,9 +416,6 @@ async def _candidates(
     )
     params += [max(PAIRS_PER_SEED, limit), MIN_SUPPORT, limit, *category_list, limit, limit]
     rows = await db.rows(sql, *params)
-    products: dict[int, ProductRow] = {
-        int(row["product_id"]): product.product_of(row) for row in rows
-    }
     found: dict[int, _Candidate] = {}
     order = {"pair": 0, "category": 1, "popular": 2}
     ranked = sorted(
@@ -435,4 +432,12 @@ async def _candidates(
         if pk not in found:
             seed = row["seed"]
             found[pk] = _Candidate(pk, row["source"], None if seed is None else int(seed))
-    return list(found.values())[:limit], products
+    candidates = list(found.values())[:limit]
+    # The products shown, and those that seeded them (named in the reasons).
+    wanted = {c.product_id for c in candidates} | {c.seed for c in candidates if c.seed is not None}
+    products: dict[int, ProductRow] = {}
+    for row in rows:
+        pk = int(row["product_id"])
+        if pk in wanted and pk not in products:
+            products[pk] = product.product_of(row)
+    return candidates, products
