@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Only trusted documents run (the contract's, the dashboard's and those admins
     # registered; app/graphql/trusted.py): any other is refused before parsing.
     trusted_documents_only: bool = False
+    # Trusted documents with an executor of their own (app/graphql/compiled: the contract's
+    # `Home`) run by it; false runs every document through standard execution.
+    compiled_documents: bool = True
     # What the automatic persisted-query cache may hold, in bytes of documents.
     persisted_query_cache_bytes: int = Field(default=5_000_000, ge=0)
     # Any string a client sends; narrower per field where a column is narrower.

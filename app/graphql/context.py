@@ -112,6 +112,11 @@ class Context:
             raise Unauthenticated()
         return principal
 
+    @property
+    def sends_credentials(self) -> bool:
+        """Whether the request carries a token (valid or not)."""
+        return self._authorization() is not None
+
     def _authorization(self) -> Any:
         params = self.connection_params if isinstance(self.connection_params, dict) else {}
         header = params.get("Authorization") or self.request.headers.get("authorization")

@@ -138,17 +138,22 @@ def _reports_too_complex(rule: type[ASTValidationRule]) -> type[ASTValidationRul
     return TooComplex
 
 
-def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Extension factories. The rule classes are made here, once: the validation cache
-    is keyed by them, so new classes per request would make every request a miss."""
+def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The validation rules of the depth, alias and repeated-field limits."""
     limiters = [
         QueryDepthLimiter(max_depth=settings.max_query_depth),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
     ]
-    rules: list[type[ASTValidationRule]] = [
+    return [
         RepeatedFieldsLimit,
         *(_reports_too_complex(rule) for limiter in limiters for rule in limiter.validation_rules),
     ]
+
+
+def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Extension factories. The rule classes are made here, once: the validation cache
+    is keyed by them, so new classes per request would make every request a miss."""
+    rules = validation_rules(settings)
     # MAX_PAGE_SIZE caps every listing's page (app.core.pagination.page_size) too.
     cost = CostLimit(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size)
     return [

@@ -41,6 +41,23 @@ def _label(name: str | None) -> str:
     return name
 
 
+# How compiled documents (app/graphql/compiled) fared: answered by their executor, or
+# fallen back to standard execution (which then counts the operation itself).
+COMPILED = Counter(
+    "graphql_compiled_executions_total",
+    "Requests for a compiled document, by whether its executor answered or fell back.",
+    ["operation", "result"],
+    registry=REGISTRY,
+)
+
+
+def record_operation(name: str | None, outcome: str, seconds: float) -> None:
+    """Count one operation (`outcome` "ok" or "error") and its duration."""
+    label = _label(name)
+    OPERATIONS.labels(label, outcome).inc()
+    LATENCY.labels(label).observe(seconds)
+
+
 class OperationMetrics(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -50,8 +67,6 @@ class OperationMetrics(SchemaExtension):
             name = context.operation_name
         except RuntimeError:
             name = None
-        label = _label(name)
         result = context.result
         outcome = "error" if (context.pre_execution_errors or (result and result.errors)) else "ok"
-        OPERATIONS.labels(label, outcome).inc()
-        LATENCY.labels(label).observe(time.perf_counter() - started)
+        record_operation(name, outcome, time.perf_counter() - started)

@@ -27,6 +27,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.core.logging import request_id_var
+from app.graphql import compiled
 from app.graphql.context import Context
 from app.graphql.errors import (
     DOCUMENT_NOT_TRUSTED,
@@ -83,6 +84,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.persisted_queries = PersistedQueries(settings.persisted_query_cache_bytes)
+        # Trusted documents answered by an executor of their own, by text.
+        self.compiled = compiled.executors(schema, settings)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only a persisted query hash is an operation, not a visit to the IDE.
@@ -148,18 +151,38 @@ class GraphQLView(GraphQL[Context, None]):
             return _error_result(NOT_TRUSTED_MESSAGE, DOCUMENT_NOT_TRUSTED)
         result = await self._run_bounded(
             request,
-            super().execute_single(
-                request=request,
-                request_adapter=request_adapter,
-                sub_response=sub_response,
-                context=context,
-                root_value=root_value,
-                request_data=request_data,
+            self._execute(
+                request, request_adapter, sub_response, context, root_value, request_data
             ),
         )
         if resolved is not None and resolved.sent and _passed_validation(result):
             self.persisted_queries.remember(resolved)
         return result
+
+    async def _execute(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The operation: by its compiled executor when it has one that answers (see
+        app/graphql/compiled), else by standard execution."""
+        compiled = self.compiled.get(request_data.query) if request_data.query else None
+        if compiled is not None:
+            answer, context = await compiled.run(context, request_data)
+            if answer is not None:
+                return answer
+        return await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
 
     async def _resolve_persisted(
         self, query: str | None, persisted: dict[str, Any]
