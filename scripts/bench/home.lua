@@ -5,11 +5,14 @@
 --
 -- HOME_TOKENS: a file of "customer_id token" lines (home_data.py writes it).
 -- HOME_BODY: a file holding the JSON body to POST (the document under test).
+-- HOME_PACE_MS: when set, each connection waits a random 0 to 2 x HOME_PACE_MS
+--   milliseconds between its requests (clients that pause, rather than saturate).
 -- done() prints one JSON line starting with "HOME_RESULT " for home_load.py to read.
 
 local tokens = {}
 local body = ""
 local counter = 0
+local pace = tonumber(os.getenv("HOME_PACE_MS") or "0") or 0
 
 local function read_file(path)
   local f = assert(io.open(path, "rb"), "cannot open " .. tostring(path))
@@ -36,6 +39,13 @@ function init(args)
   wrk.method = "POST"
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
+end
+
+function delay()
+  if pace > 0 then
+    return math.random(0, 2 * pace)
+  end
+  return 0
 end
 
 function request()
