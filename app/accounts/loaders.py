@@ -56,14 +56,15 @@ async def principals_alive(principals: list[Principal]) -> list[bool]:
 async def confirm_caller(principal: Principal) -> tuple[bool, User | None]:
     """Whether the caller's credentials still stand (see `principals_alive`) and, for a
     user signed in with a session, the account's row: one statement, so that a screen about
-    the signed-in customer starts without another round trip for its row. In a query, the
-    rows other features read about the customer ride in the same statement
+    the signed-in customer starts without another round trip for its row. In a customer's
+    query, the rows other features read about them ride in the same statement
     (`app.core.reads.ride_with_caller`: wallet, tier spend, purchase profile)."""
     if principal.is_partner:
         return (await principals_alive([principal]))[0], None
     riders: list[Rider] = []
-    # Only when the currency is known without a statement (the settings in memory).
-    program = program_in_memory() if sharing() else None
+    # For a customer (an admin holds no wallet), when the currency is known without a
+    # statement (the settings in memory).
+    program = program_in_memory() if sharing() and principal.is_customer else None
     if program is not None:
         riders = riders_for(principal.subject_id, program.currency_code, clock.now())
     session, params = "", []
