@@ -77,7 +77,7 @@ class Mutation:
             raise Unauthenticated("This account no longer exists.")
         viewer: ViewerRoot = user
         now = clock.now()
-        member, _ = await member_of(info, viewer, now)
+        member, _ = await member_of(info.context, viewer, now)
         card = await usage.activate(
             offer_id=offer_id, customer_id=viewer.id, member=member, now=now
         )

@@ -216,9 +216,11 @@ def offers_connection(page: Page[OfferCard], languages: Sequence[str]) -> Connec
     return Connection.of(page, [Offer.of(card, languages) for card in page.items])
 
 
-async def member_of(info: Info, root: ViewerRoot, at: datetime) -> tuple[Member, segments.Profile]:
+async def member_of(
+    context: Context, root: ViewerRoot, at: datetime
+) -> tuple[Member, segments.Profile]:
     """The viewer as audiences see them now."""
-    standing = await info.context.loader(tiers.customer_tiers).load(root.id)
+    standing = await context.loader(tiers.customer_tiers).load(root.id)
     profile = (await segments.profiles_of([root.id]))[root.id]
     currency = standing.spend.currency
     member = Member.of(
@@ -229,6 +231,25 @@ async def member_of(info: Info, root: ViewerRoot, at: datetime) -> tuple[Member,
         minor_units=minor_units(currency),
     )
     return member, profile
+
+
+async def viewer_reader(context: Context, root: ViewerRoot, at: datetime) -> feed.Reader:
+    """How the feed reads offers for the viewer now: as their audiences see them and, with
+    consent to personalization, by their favourites and their average ticket."""
+    member, profile = await member_of(context, root, at)
+    personalized = bool(root.consent_personalization)
+    return feed.Reader(
+        customer_id=root.id,
+        member=member,
+        personalized=personalized,
+        favorite_category=profile.favorite_category if personalized else None,
+        favorite_merchant_ids=profile.favorite_merchant_ids if personalized else (),
+        average_ticket_minor=(
+            profile.spend_minor // profile.purchase_count
+            if personalized and profile.purchase_count
+            else 0
+        ),
+    )
 
 
 @strawberry.type
@@ -249,20 +270,7 @@ class ViewerFields:
         category: str | None = None,
     ) -> Connection[Offer]:
         now = clock.now()
-        member, profile = await member_of(info, root, now)
-        personalized = bool(root.consent_personalization)
-        reader = feed.Reader(
-            customer_id=root.id,
-            member=member,
-            personalized=personalized,
-            favorite_category=profile.favorite_category if personalized else None,
-            favorite_merchant_ids=profile.favorite_merchant_ids if personalized else (),
-            average_ticket_minor=(
-                profile.spend_minor // profile.purchase_count
-                if personalized and profile.purchase_count
-                else 0
-            ),
-        )
+        reader = await viewer_reader(info.context, root, now)
         page = await feed.offers_for(
             reader, first=first, after=after, merchant_id=merchant_id, category=category, now=now
         )

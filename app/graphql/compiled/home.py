@@ -40,17 +40,14 @@ from app.catalog.types import Merchant
 from app.core import clock
 from app.core.errors import InvalidInput
 from app.core.ids import encode_id
-from app.core.money import minor_units
 from app.core.reads import shared_reads
 from app.graphql.context import Context
 from app.graphql.metrics import COMPILED, record_operation
 from app.graphql.scalars import Money
 from app.ledger.types import Balance
 from app.offers import feed
-from app.offers.audience import Member
-from app.offers.types import Offer, offers_connection, wanted_languages
+from app.offers.types import Offer, offers_connection, viewer_reader, wanted_languages
 from app.program.service import get_program
-from app.segments import service as segments
 from app.settings import Settings
 from app.suggestions import service as suggestions_service
 from app.suggestions.types import Suggestion
@@ -320,31 +317,10 @@ class _Plan:
         return _render_balance(Balance.of(found))
 
     async def offers(self, first: int) -> dict[str, Any]:
-        """app/offers/types.py ViewerFields.offers (with `member_of`) and Offer.merchant"""
+        """app/offers/types.py ViewerFields.offers (with `viewer_reader`) and Offer.merchant"""
         user = self.user
         now = clock.now()
-        standing = await self.context.loader(tiers.customer_tiers).load(user.id)
-        profile = (await segments.profiles_of([user.id]))[user.id]
-        member = Member.of(
-            tier_code=standing.tier.code,
-            birth_date=user.birth_date,
-            profile=profile,
-            at=now,
-            minor_units=minor_units(standing.spend.currency),
-        )
-        personalized = bool(user.consent_personalization)
-        reader = feed.Reader(
-            customer_id=user.id,
-            member=member,
-            personalized=personalized,
-            favorite_category=profile.favorite_category if personalized else None,
-            favorite_merchant_ids=profile.favorite_merchant_ids if personalized else (),
-            average_ticket_minor=(
-                profile.spend_minor // profile.purchase_count
-                if personalized and profile.purchase_count
-                else 0
-            ),
-        )
+        reader = await viewer_reader(self.context, user, now)
         page = await feed.offers_for(
             reader, first=first, after=None, merchant_id=None, category=None, now=now
         )
