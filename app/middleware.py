@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
+import secrets
+from collections.abc import Iterable
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +58,30 @@ class RequestContextMiddleware:
         self.app = app
         self.production = production
         self.max_body_bytes = max_body_bytes
+        # Added where the app did not set them, in this order (the CSP to non-HTML only).
+        added = [*SECURITY_HEADERS.items(), ("Content-Security-Policy", API_CSP)]
+        added.append(("Cache-Control", "no-store"))
+        if production:
+            added.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+        self._added = [(name.lower().encode(), value.encode()) for name, value in added]
+
+    def _with_headers(
+        self, headers: Iterable[tuple[bytes, bytes]], request_id: str
+    ) -> list[tuple[bytes, bytes]]:
+        """A response's headers with its request id (replacing the app's) and the
+        security headers it lacks."""
+        found = [
+            (name.lower(), value) for name, value in headers if name.lower() != b"x-request-id"
+        ]
+        present = {name for name, _ in found}
+        html = any(
+            name == b"content-type" and value.startswith(b"text/html") for name, value in found
+        )
+        found.append((b"x-request-id", request_id.encode("latin-1")))
+        for name, value in self._added:
+            if name not in present and not (html and name == b"content-security-policy"):
+                found.append((name, value))
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -65,23 +89,12 @@ class RequestContextMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _SAFE_REQUEST_ID.match(given) else secrets.token_hex(16)
         token = request_id_var.set(request_id)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                response_headers["X-Request-Id"] = request_id
-                for name, value in SECURITY_HEADERS.items():
-                    response_headers.setdefault(name, value)
-                content_type = response_headers.get("content-type", "")
-                if not content_type.startswith("text/html"):
-                    response_headers.setdefault("Content-Security-Policy", API_CSP)
-                response_headers.setdefault("Cache-Control", "no-store")
-                if self.production:
-                    response_headers.setdefault(
-                        "Strict-Transport-Security", "max-age=63072000; includeSubDomains"
-                    )
+                message["headers"] = self._with_headers(message.get("headers") or (), request_id)
             await send(message)
 
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from strawberry.extensions import SchemaExtension
@@ -51,11 +52,20 @@ COMPILED = Counter(
 )
 
 
+# Each label set's child, found once (`labels()` takes a lock and builds a key).
+_operation_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 def record_operation(name: str | None, outcome: str, seconds: float) -> None:
     """Count one operation (`outcome` "ok" or "error") and its duration."""
-    label = _label(name)
-    OPERATIONS.labels(label, outcome).inc()
-    LATENCY.labels(label).observe(seconds)
+    key = (_label(name), outcome)
+    children = _operation_children.get(key)
+    if children is None:
+        children = (OPERATIONS.labels(*key), LATENCY.labels(key[0]))
+        _operation_children[key] = children
+    count, latency = children
+    count.inc()
+    latency.observe(seconds)
 
 
 class OperationMetrics(SchemaExtension):
