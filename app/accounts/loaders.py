@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from app import db
@@ -53,12 +54,15 @@ async def principals_alive(principals: list[Principal]) -> list[bool]:
     return answers
 
 
-async def confirm_caller(principal: Principal) -> tuple[bool, User | None]:
+async def confirm_caller(
+    principal: Principal, reads: Collection[str] | None = None
+) -> tuple[bool, User | None]:
     """Whether the caller's credentials still stand (see `principals_alive`) and, for a
     user signed in with a session, the account's row: one statement, so that a screen about
     the signed-in customer starts without another round trip for its row. In a customer's
     query, the rows other features read about them ride in the same statement
-    (`app.core.reads.ride_with_caller`: wallet, tier spend, purchase profile)."""
+    (`app.core.reads.ride_with_caller`: wallet, tier spend, purchase profile; those of the
+    `reads` named, when named)."""
     if principal.is_partner:
         return (await principals_alive([principal]))[0], None
     riders: list[Rider] = []
@@ -66,7 +70,7 @@ async def confirm_caller(principal: Principal) -> tuple[bool, User | None]:
     # statement (the settings in memory).
     program = program_in_memory() if sharing() and principal.is_customer else None
     if program is not None:
-        riders = riders_for(principal.subject_id, program.currency_code, clock.now())
+        riders = riders_for(principal.subject_id, program.currency_code, clock.now(), reads)
     session, params = "", []
     if principal.session_id is not None:
         session = " JOIN auth_sessions s ON s.user_id = u.id AND s.id = ? AND s.ended_at IS NULL"

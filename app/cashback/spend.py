@@ -146,7 +146,7 @@ async def window_spends(customer_ids: Iterable[int], *, now: datetime) -> dict[i
     return {c: found[c] or 0 for c in ids}
 
 
-@ride_with_caller
+@ride_with_caller(WINDOW_SPEND)
 def _spend_with_caller(customer_id: int, currency: str, now: datetime) -> Rider:
     """The signed-in customer's spend row, read with their session (see `window_spends`);
     a missing or outdated one is left to `window_spends`, which computes it."""

@@ -14,7 +14,15 @@ profile then cost no statement of their own when a screen asks for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Hashable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -109,13 +117,19 @@ class Rider:
 
 # (customer id, the program's currency, now) -> the rider for that caller.
 RiderFactory = Callable[[int, str, datetime], Rider]
-_riders: list[RiderFactory] = []
+# By the name of the read each answers (the first part of its `read_once` key).
+_riders: dict[str, RiderFactory] = {}
 
 
-def ride_with_caller(factory: RiderFactory) -> RiderFactory:
-    """Register a rider (a decorator, at import): its read joins the caller's statement."""
-    _riders.append(factory)
-    return factory
+def ride_with_caller(read: str) -> Callable[[RiderFactory], RiderFactory]:
+    """Register a rider (a decorator, at import) for the read named `read`: it joins the
+    caller's statement."""
+
+    def register(factory: RiderFactory) -> RiderFactory:
+        _riders[read] = factory
+        return factory
+
+    return register
 
 
 def sharing() -> bool:
@@ -123,9 +137,15 @@ def sharing() -> bool:
     return _reads.get() is not None
 
 
-def riders_for(customer_id: int, currency: str, now: datetime) -> list[Rider]:
-    """The riders of a customer's statement: only inside `shared_reads()`, where what they
-    read is kept for the fields that ask for it."""
+def riders_for(
+    customer_id: int, currency: str, now: datetime, reads: Collection[str] | None = None
+) -> list[Rider]:
+    """The riders of a customer's statement (of the `reads` named, or all): only inside
+    `shared_reads()`, where what they read is kept for the fields that ask for it."""
     if not sharing():
         return []
-    return [factory(customer_id, currency, now) for factory in _riders]
+    return [
+        factory(customer_id, currency, now)
+        for read, factory in _riders.items()
+        if reads is None or read in reads
+    ]

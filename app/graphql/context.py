@@ -42,6 +42,9 @@ class Context:
     _caller_error: AccessError | None = field(default=None, repr=False)
     # The signed-in user's account row, read with the session check.
     _account: Any = field(default=None, repr=False)
+    # The reads about the customer that ride with the session check (`app.core.reads`):
+    # all when None; an operation that knows what it reads names them.
+    caller_reads: frozenset[str] | None = None
     _loaders: dict[Callable[..., Any], DataLoader[Any, Any]] = field(default_factory=dict)
 
     @property
@@ -66,7 +69,7 @@ class Context:
                 if scheme.lower() != "bearer" or not token.strip():
                     raise Unauthenticated("Send the access token as 'Bearer <token>'.")
                 principal = principal_from_token(self.settings, token.strip())
-                alive, self._account = await confirm_caller(principal)
+                alive, self._account = await confirm_caller(principal, self.caller_reads)
                 if not alive:
                     raise Unauthenticated("This session has ended; sign in again.")
         except AccessError as error:
@@ -84,7 +87,14 @@ class Context:
     def for_operation(self) -> Context:
         """A fresh context for one operation on a WebSocket: the connection's request
         and token, but its own caller (checked anew) and its own loaders."""
-        return replace(self, _principal=_UNSET, _caller_error=None, _account=None, _loaders={})
+        return replace(
+            self,
+            _principal=_UNSET,
+            _caller_error=None,
+            _account=None,
+            _loaders={},
+            caller_reads=None,
+        )
 
     @property
     def principal(self) -> Principal | None:

@@ -56,7 +56,7 @@ _WALLET = (
 )  # fmt: skip
 
 
-@ride_with_caller
+@ride_with_caller("ledger.balance")
 def _wallet_with_caller(customer_id: int, currency: str, now: datetime) -> Rider:
     """The signed-in customer's wallet, read with their session (see `get_balance`)."""
 

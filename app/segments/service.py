@@ -183,7 +183,7 @@ async def profiles_of(customer_ids: Iterable[int]) -> dict[int, Profile]:
     return await read_once(("segments.profiles", *ids), lambda: _read_profiles(ids))
 
 
-@ride_with_caller
+@ride_with_caller("segments.profiles")
 def _profile_with_caller(customer_id: int, currency: str, now: datetime) -> Rider:
     """The signed-in customer's profile, read with their session (see `profiles_of`)."""
     columns = _COLUMNS[:-1]
