@@ -25,7 +25,7 @@ The rules (SEMANTICS.md, "Earning cashback"):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,7 +33,7 @@ from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
 from math import floor
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from app.core.decimals import plain_decimal
 
@@ -265,17 +265,32 @@ def _reachable(candidates: list[_Candidate]) -> list[_Candidate]:
     return [c for c in candidates if _best_first(c) <= last]
 
 
-def _offers_on_some_line(
-    offers: Sequence[OfferTerms], facts: PurchaseFacts, bases: Sequence[tuple[Line, Fraction]]
-) -> list[OfferTerms]:
-    """The offers that match one of the lines at least (`_matches`, with what does not
-    depend on the line tested once): a customer may hold hundreds of offers for other
-    merchants and categories, and an estimate asks for each of a dozen products."""
+class _Scope(Protocol):
+    """Where a rule or an offer applies."""
+
+    @property
+    def merchant_id(self) -> int | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def channels(self) -> frozenset[str] | None: ...
+
+
+_Scoped = TypeVar("_Scoped", bound=_Scope)
+
+
+def _on_some_line(
+    terms: Iterable[_Scoped], facts: PurchaseFacts, bases: Sequence[tuple[Line, Fraction]]
+) -> list[_Scoped]:
+    """The rules or offers that match one of the lines at least (`_matches`, with what does
+    not depend on the line tested once): a program may have dozens of rules and a customer
+    hundreds of offers for other merchants and categories, and an estimate asks for each of
+    a dozen products."""
     merchant_id, channel = facts.merchant_id, facts.channel
     categories = {line.category for line, _ in bases}
     return [
         o
-        for o in offers
+        for o in terms
         if (o.merchant_id is None or o.merchant_id == merchant_id)
         and (o.category is None or o.category in categories)
         and (not o.channels or channel in o.channels)
@@ -318,6 +333,23 @@ def _offers_reached(
     return [o for o in boosted if o.id in reached]
 
 
+def _live_rules(
+    rules: Sequence[RuleTerms], facts: PurchaseFacts
+) -> tuple[list[RuleTerms], list[RuleTerms]]:
+    """The rules in their window at the purchase: those whose minimum spend it reaches,
+    and the others."""
+    reaching: list[RuleTerms] = []
+    below_minimum: list[RuleTerms] = []
+    for r in rules:
+        if r.in_window(facts.occurred_at):
+            minimum = r.minimum_spend_minor
+            if minimum is None or facts.total_minor >= minimum:
+                reaching.append(r)
+            else:
+                below_minimum.append(r)
+    return reaching, below_minimum
+
+
 def compute_cashback(
     facts: PurchaseFacts,
     *,
@@ -327,14 +359,14 @@ def compute_cashback(
 ) -> Earning:
     paid = facts.paid_minor
     multiplier = tier.multiplier
-    # Rules that apply to this purchase whatever the line: merchant, channel, window.
-    live_rules = [r for r in rules if r.in_window(facts.occurred_at)]
-    reaching = [
-        r
-        for r in live_rules
-        if r.minimum_spend_minor is None or facts.total_minor >= r.minimum_spend_minor
-    ]
-    below_minimum = [r for r in live_rules if r not in reaching]
+    line_bases = _line_bases(facts, paid)
+    # Rules in their window, reaching their minimum spend or not.
+    reaching, below_minimum = _live_rules(rules, facts)
+    # Each reaching rule's place among them all (the order of its part), then only those
+    # a line may take.
+    places = {r.id: 1 + i for i, r in enumerate(sorted(reaching, key=lambda r: r.id))}
+    reaching = _on_some_line(reaching, facts, line_bases)
+    below_minimum = _on_some_line(below_minimum, facts, line_bases)
 
     merchant = _Candidate(
         source="merchant",
@@ -351,14 +383,13 @@ def compute_cashback(
             percent=_shown(r.percent, multiplier),
             rate=_rate(r.percent, multiplier),
             cap=None if r.max_cashback_minor is None else Fraction(r.max_cashback_minor),
-            order=1 + i,
+            order=places[r.id],
         )
-        for i, r in enumerate(sorted(reaching, key=lambda r: r.id))
+        for r in reaching
     }
-    line_bases = _line_bases(facts, paid)
     # Only offers for one of the purchase's lines become candidates (a customer may hold
     # hundreds of offers for other merchants and categories).
-    usable = _offers_on_some_line(offers, facts, line_bases)
+    usable = _on_some_line(offers, facts, line_bases)
     # The merchant's percent, uncapped, is the floor of every line: an offer at or below it
     # is never reached.
     boosted = [
