@@ -17,6 +17,10 @@ HOSTILE_BODIES = {
     + b"]" * 100_000
     + b"}}",
     "5000-digit-number": b'{"query": "{ __typename }", "variables": {"n": ' + b"9" * 5_000 + b"}}",
+    # JSON, but not a request: strawberry would call `.get` on it.
+    "a-string": b'"{ __typename }"',
+    "a-number": b"42",
+    "null": b"null",
 }
 
 

@@ -1,7 +1,8 @@
 """Trusted documents: the operations this service knows by their SHA-256.
 
-The built-in ones are the client contract's operations, the dashboard's and the admin's
-operations on trusted documents (`trusted_documents.json` beside this file, printed by
+The built-in ones are the client contract's operations, the dashboard's, the balance
+alone (for widgets) and the admin's operations on trusted documents
+(`trusted_documents.json` beside this file, printed by
 `python -m app export-trusted-documents`); admins register more (app/trusted_documents).
 A client may send a trusted document's hash alone (`extensions.persistedQuery.sha256Hash`),
 and with `TRUSTED_DOCUMENTS_ONLY` nothing else runs.
@@ -34,11 +35,13 @@ from graphql.language import Visitor
 MANIFEST = Path(__file__).with_name("trusted_documents.json")
 # The contract's operations, beside the repository (not shipped with the service).
 DEFAULT_CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
-# The service's own operations: the dashboard's page (sent by hash) and the admin's
-# management of trusted documents (which must run when only trusted documents may).
+# The service's own operations: the dashboard's page (sent by hash), the balance alone
+# (for widgets) and the admin's management of trusted documents (which must run when only
+# trusted documents may).
 _APP = Path(__file__).resolve().parents[1]
 OWN_DOCUMENTS = (
     _APP / "dashboard" / "documents.graphql",
+    _APP / "ledger" / "documents.graphql",
     _APP / "trusted_documents" / "documents.graphql",
 )
 

@@ -15,7 +15,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -84,8 +84,93 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.persisted_queries = PersistedQueries(settings.persisted_query_cache_bytes)
-        # Trusted documents answered by an executor of their own, by text.
+        # Trusted documents answered by an executor of their own, by text and by hash.
         self.compiled = compiled.executors(schema, settings)
+        self.compiled_by_hash = {digest(text): e for text, e in self.compiled.items()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and self.compiled:
+            await self._post(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A POST of a compiled document is answered by its executor before strawberry
+        reads the request: what strawberry and `execute_single` would check first is
+        checked in `_compiled_request`, and the document, a built-in trusted one within
+        the limits, passes the rest. Anything else, or an executor that falls back, runs
+        the standard way (the body is read once and kept by the request)."""
+        request = Request(scope, receive)
+        found = await self._compiled_request(request)
+        if found is None:
+            response = await self.run(request)
+        else:
+            executor, request_data = found
+            sub_response = await self.get_sub_response(request)
+            context = await self.get_context(request, sub_response)
+            result, context = await self._run_compiled(executor, context, request_data)
+            if result is None:
+                request.state.compiled_fell_back = True  # not tried again
+                response = await self.run(request, context)
+            else:
+                processed = await self.process_result(request, result)
+                response = self.create_response(processed, sub_response)
+        await response(scope, receive, send)
+
+    async def _compiled_request(
+        self, request: Request
+    ) -> tuple[compiled.Executor, GraphQLRequestData] | None:
+        """The executor and request of a plain JSON POST of a compiled document, sent as
+        its text or as its hash alone; None for anything else (streamed answers, batches,
+        persisted-query forms other than a known hash alone, JSON only `json` reads)."""
+        headers = request.headers
+        content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        accept = headers.get("accept", "")
+        if content_type != "application/json" or "text/event-stream" in accept:
+            return None
+        if "multipart/mixed" in accept:
+            return None
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        query, variables = data.get("query"), data.get("variables")
+        extensions = data.get("extensions")
+        if not isinstance(variables, dict | None) or not isinstance(extensions, dict | None):
+            return None
+        if extensions:
+            persisted = extensions.get("persistedQuery")
+            if query is not None or len(extensions) > 1 or not isinstance(persisted, dict):
+                return None
+            sha256 = persisted.get("sha256Hash")
+            if persisted.get("version") != 1 or not isinstance(sha256, str):
+                return None
+            executor = self.compiled_by_hash.get(sha256.lower())
+        else:
+            executor = self.compiled.get(query) if isinstance(query, str) else None
+        if executor is None:
+            return None
+        request_data = GraphQLRequestData(
+            query=executor.document,
+            variables=variables,
+            operation_name=data.get("operationName"),
+            extensions=extensions,
+            protocol="http",
+        )
+        return executor, request_data
+
+    async def _run_compiled(
+        self, executor: compiled.Executor, context: Context, request_data: GraphQLRequestData
+    ) -> tuple[ExecutionResult | None, Context]:
+        """The executor's run, stopped at the deadline. (It only reads: a client that
+        leaves meanwhile costs that read, so its disconnection is not watched.)"""
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_seconds):
+                return await executor.run(context, request_data)
+        except TimeoutError:
+            return self._timed_out(), context
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only a persisted query hash is an operation, not a visit to the IDE.
@@ -171,7 +256,7 @@ class GraphQLView(GraphQL[Context, None]):
         """The operation: by its compiled executor when it has one that answers (see
         app/graphql/compiled), else by standard execution."""
         compiled = self.compiled.get(request_data.query) if request_data.query else None
-        if compiled is not None:
+        if compiled is not None and not getattr(request.state, "compiled_fell_back", False):
             answer, context = await compiled.run(context, request_data)
             if answer is not None:
                 return answer
@@ -235,6 +320,9 @@ class GraphQLView(GraphQL[Context, None]):
                 raise error
             log.info("the client disconnected: the operation was stopped")
             raise ClientDisconnect
+        return self._timed_out()
+
+    def _timed_out(self) -> ExecutionResult:
         log.warning(
             "the operation passed its deadline of %ss and was stopped",
             self.settings.request_timeout_seconds,
@@ -259,6 +347,14 @@ class GraphQLView(GraphQL[Context, None]):
             return orjson.dumps(data).decode()
         except TypeError:
             return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # A request is an object (or a batch, a list, which strawberry refuses as such);
+        # a string, number or null would reach strawberry's `.get` and fail there.
+        found = super().parse_json(data)
+        if not isinstance(found, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return found
 
     def decode_json(self, data: str | bytes) -> object:
         # Hostile JSON fails beyond JSONDecodeError (nesting past the recursion limit,

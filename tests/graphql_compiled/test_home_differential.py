@@ -25,6 +25,7 @@ import pytest
 from app.core import clock
 from app.core.ids import encode_id
 from app.graphql import compiled
+from app.graphql.compiled.balance import DOCUMENT as BALANCE_DOCUMENT
 from app.graphql.compiled.home import DOCUMENT
 from app.graphql.metrics import REGISTRY
 from app.graphql.schema import build_schema
@@ -67,10 +68,10 @@ def _answered_by_compiled(variables: dict[str, Any] | None) -> bool:
     return offers >= 0 and 0 <= suggestions <= 50
 
 
-def _count(result: str) -> float:
+def _count(result: str, name: str = "Home") -> float:
     return (
         REGISTRY.get_sample_value(
-            "graphql_compiled_executions_total", {"operation": "Home", "result": result}
+            "graphql_compiled_executions_total", {"operation": name, "result": result}
         )
         or 0.0
     )
@@ -88,8 +89,15 @@ def _home_ok() -> float:
 class Pair:
     """The same request to the app with the compiled executor and to the one without."""
 
-    def __init__(self, on: httpx.AsyncClient, off: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        on: httpx.AsyncClient,
+        off: httpx.AsyncClient,
+        document: str = DOCUMENT,
+        name: str = "Home",
+    ) -> None:
         self.on, self.off = on, off
+        self.document, self.name = document, name
 
     async def send(
         self,
@@ -97,25 +105,27 @@ class Pair:
         token: str | None = None,
         variables: dict[str, Any] | None = None,
         by_hash: bool = False,
-        operation_name: str | None = "Home",
+        operation_name: str | None = "",
         method: str = "POST",
         headers: dict[str, str] | None = None,
     ) -> tuple[httpx.Response, httpx.Response, float, float]:
-        """Both answers, and how many requests the executor answered and left."""
+        """Both answers, and how many requests the executor answered and left (the
+        operation's own name unless another is given)."""
         body: dict[str, Any] = {}
         if by_hash:
-            body["extensions"] = {"persistedQuery": {"version": 1, "sha256Hash": HOME_HASH}}
+            sha256 = digest(self.document)
+            body["extensions"] = {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
         else:
-            body["query"] = DOCUMENT
+            body["query"] = self.document
         if variables is not None:
             body["variables"] = variables
         if operation_name is not None:
-            body["operationName"] = operation_name
+            body["operationName"] = operation_name or self.name
         sent = {"X-Request-Id": f"home-{next(_request_ids)}", **(headers or {})}
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         answers = []
-        answered, left = _count("answered"), _count("fell_back")
+        answered, left = _count("answered", self.name), _count("fell_back", self.name)
         for client in (self.on, self.off):
             if method == "GET":
                 query = {k: v if isinstance(v, str) else orjson.dumps(v) for k, v in body.items()}
@@ -124,8 +134,11 @@ class Pair:
             else:
                 answers.append(await client.post("/graphql", json=body, headers=sent))
             if client is self.on:
-                counted = (_count("answered") - answered, _count("fell_back") - left)
-        assert (_count("answered"), _count("fell_back")) == (
+                counted = (
+                    _count("answered", self.name) - answered,
+                    _count("fell_back", self.name) - left,
+                )
+        assert (_count("answered", self.name), _count("fell_back", self.name)) == (
             answered + counted[0],
             left + counted[1],
         ), "the app without compiled documents ran the executor"
@@ -272,23 +285,29 @@ async def test_the_program_shows_what_the_differential_test_relies_on(api: Api, 
     )
 
 
-async def test_callers_the_executor_leaves_to_standard_execution(api: Api, pair: Pair) -> None:
-    people, shop = await _program(api)
+async def callers_left_alone(api: Api, customer: Any, shop: Shop) -> dict[str, str | None]:
+    """The tokens a compiled executor must leave to standard execution, by who sends them
+    (`customer`'s session is ended for one)."""
     admin = await make_admin()
     partner = await make_partner_client(["purchases:read"], merchant_id=shop.merchant.id)
-    signed_in = (await sign_in(api, people[1].email, PASSWORD))["data"]["signIn"]["session"]
-    ended = (await sign_in(api, people[2].email, PASSWORD))["data"]["signIn"]["session"]
+    ended = (await sign_in(api, customer.email, PASSWORD))["data"]["signIn"]["session"]
     signed_out = await api.gql(
         SIGN_OUT, {"refreshToken": ended["refreshToken"]}, token=ended["accessToken"]
     )
     assert signed_out["data"]["signOut"]["userErrors"] == []
-    refused = {
+    return {
         "no token": None,
         "a bad token": "not-a-token",
         "an ended session": ended["accessToken"],
         "an admin": api.token_for(admin),
         "a partner": api.partner_token(["purchases:read"], client_id=partner.client.id),
     }
+
+
+async def test_callers_the_executor_leaves_to_standard_execution(api: Api, pair: Pair) -> None:
+    people, shop = await _program(api)
+    signed_in = (await sign_in(api, people[1].email, PASSWORD))["data"]["signIn"]["session"]
+    refused = await callers_left_alone(api, people[2], shop)
     for who, token in refused.items():
         for variables in (None, {"offers": 1, "suggestions": 1}, {"offers": -1}):
             answer, by_compiled = await pair.same(token=token, variables=variables)
@@ -336,10 +355,15 @@ async def test_compiled_home_sends_no_more_statements(api: Api, pair: Pair) -> N
 def test_home_is_compiled_only_as_the_trusted_document_within_the_limits() -> None:
     settings = Settings(app_env="test")
     assert BUILT_IN[HOME_HASH]["name"] == "Home"
-    assert list(compiled.executors(build_schema(settings), settings)) == [DOCUMENT]
+    assert list(compiled.executors(build_schema(settings), settings)) == [
+        DOCUMENT,
+        BALANCE_DOCUMENT,
+    ]
     off = settings.model_copy(update={"compiled_documents": False})
     assert compiled.executors(build_schema(off), off) == {}
     # Where standard execution would refuse the document, its refusal stands.
     for limit in ({"max_query_cost": 100}, {"max_query_depth": 3}, {"max_tokens": 50}):
         tight = settings.model_copy(update=limit)
-        assert compiled.executors(build_schema(tight), tight) == {}, limit
+        assert DOCUMENT not in compiled.executors(build_schema(tight), tight), limit
+    tight = settings.model_copy(update={"max_query_depth": 3})
+    assert compiled.executors(build_schema(tight), tight) == {}

@@ -79,10 +79,12 @@ def executors(schema: BaseSchema, settings: Settings) -> dict[str, Executor]:
     """The compiled documents of a view, by their exact text."""
     if not settings.compiled_documents:
         return {}
+    from app.graphql.compiled.balance import BalanceExecutor
     from app.graphql.compiled.home import HomeExecutor
 
     found: dict[str, Executor] = {}
-    for executor in (HomeExecutor(),):
+    executor: Executor
+    for executor in (HomeExecutor(), BalanceExecutor()):
         if not is_built_in(digest(executor.document)):
             # The contract changed and the manifest with it: this plan is for another text.
             log.warning("%s is not a trusted document: it runs uncompiled", executor.name)
