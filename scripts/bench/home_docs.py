@@ -80,11 +80,13 @@ PRODUCT_CARD = """fragment ProductCard on Product {
 
 HOME = f"{HOME_OPERATION}\n\n{OFFER_CARD}\n\n{PRODUCT_CARD}\n"
 
-BALANCE = (
-    "query Balance { viewer { balance { available { amount currencyCode } "
-    "pending { amount currencyCode } reserved { amount currencyCode } "
-    "lifetimeEarned { amount currencyCode } "
-    "nextExpiry { amount { amount currencyCode } expiresAt } } } }"
+# The built-in trusted `Balance` (app/ledger/documents.graphql): `viewer { balance }` alone.
+BALANCE = next(
+    entry["document"]
+    for entry in orjson.loads(
+        (ROOT / "app" / "graphql" / "trusted_documents.json").read_bytes()
+    ).values()
+    if entry["name"] == "Balance"
 )
 
 HOME_DEFAULT_OFFERS = 10

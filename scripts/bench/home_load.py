@@ -607,6 +607,9 @@ def report(
 # --- the whole run --------------------------------------------------------------------------------
 
 
+ALL_CASES = ("home", "balance")
+
+
 async def run(args: argparse.Namespace) -> int:
     url = args.database_url
     tokens = load_tokens(TOKENS)
@@ -615,6 +618,7 @@ async def run(args: argparse.Namespace) -> int:
         body_file("balance_body", balance_body()),
     )
     seconds, rounds = args.duration, args.rounds
+    only = set(args.only or ALL_CASES)
     cases: list[Case] = []
     print("1 process each")
     a, b = await start_pair(1, SERVICE_PORT, BASELINE_PORT, url)
@@ -622,16 +626,23 @@ async def run(args: argparse.Namespace) -> int:
         if not await run_check(a.url, b.url, url, TOKENS, args.check_customers):
             print("the answers differ: no ratio is reported", file=sys.stderr)
             return 1
-        for body in (home_file, balance_file):
-            await wrk(a, body, 16, args.warm_up, url, "cashback")
-            await wrk(b, body, 16, args.warm_up, url, "home-baseline")
-        cases.append(await measure(Case("Home, 1 process, 16 conns", 16), home_file, a, b,
-                                   rounds, seconds, url))  # fmt: skip
-        cases.append(await measure(Case("Balance, 1 process, 16 conns", 16), balance_file, a, b,
-                                   rounds, seconds, url))  # fmt: skip
+        for body, case in ((home_file, "home"), (balance_file, "balance")):
+            if case in only:
+                await wrk(a, body, 16, args.warm_up, url, "cashback")
+                await wrk(b, body, 16, args.warm_up, url, "home-baseline")
+        if "home" in only:
+            cases.append(await measure(Case("Home, 1 process, 16 conns", 16), home_file, a, b,
+                                       rounds, seconds, url))  # fmt: skip
+        if "balance" in only:
+            cases.append(await measure(Case("Balance, 1 process, 16 conns", 16), balance_file,
+                                       a, b, rounds, seconds, url))  # fmt: skip
     finally:
         await a.stop()
         await b.stop()
+    if only != set(ALL_CASES):
+        # A partial run is printed, not recorded.
+        print(report(cases, {}, header="# Home benchmark (partial run)"))
+        return 0
     print("2 processes each")
     a, b = await start_pair(2, SERVICE_PORT, BASELINE_PORT, url)
     try:
@@ -680,6 +691,10 @@ def main() -> int:
         help="requests a second the 32 pausing clients offer together",
     )  # fmt: skip
     parser.add_argument("--count-requests", type=int, default=40, help="per document, for (d)")
+    parser.add_argument(
+        "--only", action="append", choices=["home", "balance"],
+        help="measure only this one-process case (printed, not recorded); repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (./scripts/bench/run home installs it)", file=sys.stderr)
