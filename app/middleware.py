@@ -56,7 +56,6 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp, *, production: bool, max_body_bytes: int) -> None:
         self.app = app
-        self.production = production
         self.max_body_bytes = max_body_bytes
         # Added where the app did not set them, in this order (the CSP to non-HTML only).
         added = [*SECURITY_HEADERS.items(), ("Content-Security-Policy", API_CSP)]

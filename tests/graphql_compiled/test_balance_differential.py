@@ -7,7 +7,6 @@ than a known hash alone, JSON only `json` reads) gets the standard answer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,14 +28,8 @@ BALANCE_HASH = digest(DOCUMENT)
 
 
 @pytest.fixture
-async def pair(api: Api, app_cache: dict[str, object]) -> AsyncIterator[Pair]:
-    key = ("uncompiled", api.settings.database_url)
-    if key not in app_cache:
-        settings = api.settings.model_copy(update={"compiled_documents": False})
-        app_cache[key] = create_app(settings, manage_db=False)
-    transport = httpx.ASGITransport(app=app_cache[key])  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as off:
-        yield Pair(api.client, off, DOCUMENT, "Balance")
+def pair(api: Api, uncompiled: httpx.AsyncClient) -> Pair:
+    return Pair(api.client, uncompiled, DOCUMENT, "Balance")
 
 
 async def _wallets(api: Api) -> tuple[list[Any], Shop]:

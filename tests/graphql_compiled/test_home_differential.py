@@ -13,7 +13,6 @@ answered and which it left to standard execution.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +29,6 @@ from app.graphql.compiled.home import DOCUMENT
 from app.graphql.metrics import REGISTRY
 from app.graphql.schema import build_schema
 from app.graphql.trusted import BUILT_IN, digest
-from app.main import create_app
 from app.settings import Settings
 from tests.accounts.factories import SIGN_OUT, make_partner_client, sign_in
 from tests.factories import PASSWORD, make_admin
@@ -156,14 +154,8 @@ class Pair:
 
 
 @pytest.fixture
-async def pair(api: Api, app_cache: dict[str, object]) -> AsyncIterator[Pair]:
-    key = ("uncompiled", api.settings.database_url)
-    if key not in app_cache:
-        settings = api.settings.model_copy(update={"compiled_documents": False})
-        app_cache[key] = create_app(settings, manage_db=False)
-    transport = httpx.ASGITransport(app=app_cache[key])  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as off:
-        yield Pair(api.client, off)
+def pair(api: Api, uncompiled: httpx.AsyncClient) -> Pair:
+    return Pair(api.client, uncompiled)
 
 
 async def _program(api: Api) -> tuple[list[Any], Shop]:
