@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -60,6 +61,14 @@ def metrics_endpoint(token: str | None) -> Callable[[Request], Awaitable[Respons
     return metrics
 
 
+def _freeze_startup_objects() -> None:
+    """Keep what the process built to serve (modules, the schema, the ORM's models: about
+    120,000 objects) out of the collector's full passes. Each full pass otherwise walks them
+    all, stopping every request in flight for tens of milliseconds: the tail latency."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
     """The ASGI app. With `manage_db`, its lifespan opens and closes the database
     (tests open it themselves)."""
@@ -74,11 +83,13 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
             await db.init_db(settings)
             # Balance changes heard from the start (else from the first subscriber on).
             await live.start(settings)
+            _freeze_startup_objects()
         try:
             yield
         finally:
             await live.stop()
             if manage_db:
+                gc.unfreeze()
                 await db.close_db()
 
     feature_routes: list[BaseRoute] = [

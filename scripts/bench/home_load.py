@@ -607,7 +607,7 @@ def report(
 # --- the whole run --------------------------------------------------------------------------------
 
 
-ALL_CASES = ("home", "balance")
+ALL_CASES = ("home", "balance", "paced")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -620,44 +620,48 @@ async def run(args: argparse.Namespace) -> int:
     seconds, rounds = args.duration, args.rounds
     only = set(args.only or ALL_CASES)
     cases: list[Case] = []
-    print("1 process each")
-    a, b = await start_pair(1, SERVICE_PORT, BASELINE_PORT, url)
-    try:
-        if not await run_check(a.url, b.url, url, TOKENS, args.check_customers):
-            print("the answers differ: no ratio is reported", file=sys.stderr)
-            return 1
-        for body, case in ((home_file, "home"), (balance_file, "balance")):
-            if case in only:
-                await wrk(a, body, 16, args.warm_up, url, "cashback")
-                await wrk(b, body, 16, args.warm_up, url, "home-baseline")
-        if "home" in only:
-            cases.append(await measure(Case("Home, 1 process, 16 conns", 16), home_file, a, b,
-                                       rounds, seconds, url))  # fmt: skip
-        if "balance" in only:
-            cases.append(await measure(Case("Balance, 1 process, 16 conns", 16), balance_file,
-                                       a, b, rounds, seconds, url))  # fmt: skip
-    finally:
-        await a.stop()
-        await b.stop()
-    if only != set(ALL_CASES):
+    partial = only != set(ALL_CASES)
+    if only & {"home", "balance"}:
+        print("1 process each")
+        a, b = await start_pair(1, SERVICE_PORT, BASELINE_PORT, url)
+        try:
+            if not await run_check(a.url, b.url, url, TOKENS, args.check_customers):
+                print("the answers differ: no ratio is reported", file=sys.stderr)
+                return 1
+            for body, case in ((home_file, "home"), (balance_file, "balance")):
+                if case in only:
+                    await wrk(a, body, 16, args.warm_up, url, "cashback")
+                    await wrk(b, body, 16, args.warm_up, url, "home-baseline")
+            if "home" in only:
+                cases.append(await measure(Case("Home, 1 process, 16 conns", 16), home_file, a, b,
+                                           rounds, seconds, url))  # fmt: skip
+            if "balance" in only:
+                cases.append(await measure(Case("Balance, 1 process, 16 conns", 16), balance_file,
+                                           a, b, rounds, seconds, url))  # fmt: skip
+        finally:
+            await a.stop()
+            await b.stop()
+    if not partial or "paced" in only:
+        print("2 processes each")
+        a, b = await start_pair(2, SERVICE_PORT, BASELINE_PORT, url)
+        try:
+            await wrk(a, home_file, 32, args.warm_up, url, "cashback")
+            await wrk(b, home_file, 32, args.warm_up, url, "home-baseline")
+            if not partial:
+                cases.append(await measure(Case("Home, 2 processes, 32 conns", 32), home_file,
+                                           a, b, rounds, seconds, url))  # fmt: skip
+            # 32 clients that pause between requests, offering about --paced-rate requests a
+            # second: latency below saturation (at saturation it is 32 / throughput at least).
+            pace = round(32 * 1000 / args.paced_rate)
+            paced = Case(f"Home, 2 processes, 32 clients pausing ~{pace} ms", 32, pace_ms=pace)
+            cases.append(await measure(paced, home_file, a, b, rounds, seconds, url))
+        finally:
+            await a.stop()
+            await b.stop()
+    if partial:
         # A partial run is printed, not recorded.
         print(report(cases, {}, header="# Home benchmark (partial run)"))
         return 0
-    print("2 processes each")
-    a, b = await start_pair(2, SERVICE_PORT, BASELINE_PORT, url)
-    try:
-        await wrk(a, home_file, 32, args.warm_up, url, "cashback")
-        await wrk(b, home_file, 32, args.warm_up, url, "home-baseline")
-        cases.append(await measure(Case("Home, 2 processes, 32 conns", 32), home_file, a, b,
-                                   rounds, seconds, url))  # fmt: skip
-        # 32 clients that pause between requests, offering about --paced-rate requests a
-        # second: latency below saturation (at saturation it is 32 / throughput at least).
-        pace = round(32 * 1000 / args.paced_rate)
-        paced = Case(f"Home, 2 processes, 32 clients pausing ~{pace} ms", 32, pace_ms=pace)
-        cases.append(await measure(paced, home_file, a, b, rounds, seconds, url))
-    finally:
-        await a.stop()
-        await b.stop()
     print("statements per request")
     counts = await statement_counts(url, tokens, args.count_requests)
     header = (
@@ -692,8 +696,9 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--count-requests", type=int, default=40, help="per document, for (d)")
     parser.add_argument(
-        "--only", action="append", choices=["home", "balance"],
-        help="measure only this one-process case (printed, not recorded); repeatable",
+        "--only", action="append", choices=list(ALL_CASES),
+        help="measure only this case (home and balance: 1 process; paced: Home at 32 pausing"
+        " clients, 2 processes); printed, not recorded; repeatable",
     )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
