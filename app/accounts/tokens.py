@@ -203,16 +203,15 @@ def issue_partner_token(
     return token, expires
 
 
-def decode_token(settings: Settings, token: str) -> dict[str, object]:
+def _decode(keys: SigningKeys, audience: str, issuer: str, token: str) -> dict[str, object]:
     """The verified claims of `token`; Unauthenticated for anything not exactly right."""
-    keys = signing_keys(settings)
     try:
         return jwt.decode(
             token,
             keys.verifying_key,
             algorithms=[keys.algorithm],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
+            audience=audience,
+            issuer=issuer,
             # Times are checked below against the program's clock, which tests move.
             options={
                 "require": REQUIRED_CLAIMS,
@@ -233,14 +232,47 @@ def _seconds(claim: object) -> float:
 
 
 def principal_from_token(settings: Settings, token: str) -> Principal:
-    claims = decode_token(settings, token)
-    now = clock.now().timestamp()
+    """Who `token` names, if it is signed with our keys for this service and valid now;
+    Unauthenticated otherwise. Whether its session still stands is for the caller to ask."""
+    principal, valid_from = _verified(
+        token,
+        settings.jwt_secret,
+        settings.jwt_private_key_file,
+        settings.jwt_public_key_file,
+        settings.jwt_audience,
+        settings.jwt_issuer,
+    )
+    if not (valid_from <= clock.now().timestamp() < (principal.expires_at or 0)):
+        raise Unauthenticated("The access token has expired or is not valid yet.")
+    return principal
+
+
+# A client sends the same token with every request for as long as it lives, and checking
+# its signature and claims costs more than answering a small query: a token that passed is
+# remembered (by the keys and claims it passed with; at most this many, the least recently
+# used forgotten first). One that fails raises, so it is never remembered, and the times
+# are checked on every use.
+VERIFIED_TOKENS = 8192
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS)
+def _verified(
+    token: str,
+    secret: str,
+    private_file: str | None,
+    public_file: str | None,
+    audience: str,
+    issuer: str,
+) -> tuple[Principal, float]:
+    """The principal `token` names and when it starts being valid (seconds since the
+    epoch), its signature and claims checked; Unauthenticated for anything not exactly
+    right."""
+    keys = _signing_keys(secret, private_file, public_file)
+    claims = _decode(keys, audience, issuer, token)
     try:
         valid_from, expires = _seconds(claims["nbf"]), _seconds(claims["exp"])
     except (TypeError, ValueError):
         raise Unauthenticated("The access token is not valid.") from None
-    if not (valid_from <= now < expires):
-        raise Unauthenticated("The access token has expired or is not valid yet.")
     sub = str(claims["sub"])
     if not sub.isdigit():
         raise Unauthenticated("The access token is not valid.")
@@ -251,7 +283,7 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
         session = claims.get("sid")
         if session is not None and (type(session) is not int or session <= 0):
             raise Unauthenticated("The access token is not valid.")
-        return Principal(
+        principal = Principal(
             kind=str(claims["role"]),
             subject_id=int(sub),
             token_id=str(claims["jti"]),
@@ -259,10 +291,11 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
             issued_at=issued_at,
             expires_at=expires,
         )
+        return principal, valid_from
     if typ == PARTNER:
         scopes = frozenset(str(claims.get("scope", "")).split())
         merchant = claims.get("merchant_id")
-        return Principal(
+        principal = Principal(
             kind="PARTNER",
             subject_id=int(sub),
             token_id=str(claims["jti"]),
@@ -271,4 +304,5 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
             issued_at=issued_at,
             expires_at=expires,
         )
+        return principal, valid_from
     raise Unauthenticated("The access token is not valid.")

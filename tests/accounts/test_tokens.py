@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from app.core import clock
 from app.main import create_app
 from tests.accounts.factories import PASSWORD, make_partner_client, oauth_token, sign_up
 from tests.conftest import TEST_SECRET, make_settings
@@ -241,3 +243,67 @@ async def test_with_a_shared_secret_the_jwks_publishes_nothing(api: Api) -> None
     response = await api.client.get("/.well-known/jwks.json")
     assert response.status_code == 200
     assert response.json() == {"keys": []}
+
+
+# --- a token that passed is remembered (app/accounts/tokens.py `_verified`) ----------------
+
+
+def _counting_decode(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature is checked from now on."""
+    checked: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    return checked
+
+
+async def test_a_token_is_checked_once_and_answered_from_memory_after(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = await make_customer()
+    checked = _counting_decode(monkeypatch)
+    token = signed(claims_for(api, customer.id, jti="b" * 32))
+    for _ in range(3):
+        answer = await api.gql(ME, token=token)
+        assert answer["data"]["viewer"]["email"] == customer.email
+    assert checked == [token]
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(api: Api) -> None:
+    customer = await make_customer()
+    now = int(time.time())
+    token = signed(claims_for(api, customer.id, jti="c" * 32, exp=now + 60))
+    assert (await api.gql(ME, token=token))["data"]["viewer"]["email"] == customer.email
+    clock.advance(timedelta(seconds=61))
+    assert error_codes(await api.gql(ME, token=token)) == ["UNAUTHENTICATED"]
+
+
+async def test_a_remembered_token_is_refused_where_another_secret_signs(api: Api, db: Any) -> None:
+    customer = await make_customer()
+    token = signed(claims_for(api, customer.id, jti="d" * 32))
+    assert (await api.gql(ME, token=token))["data"]["viewer"]["email"] == customer.email
+    # The same token, at a service keyed with another secret (a rotated one).
+    settings = make_settings(db.database_url).model_copy(
+        update={"jwt_secret": "a-rotated-secret-that-is-long-enough-0123456789"}
+    )
+    transport = httpx.ASGITransport(app=create_app(settings, manage_db=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert error_codes(await Api(client, settings).gql(ME, token=token)) == ["UNAUTHENTICATED"]
+
+
+async def test_a_forged_token_is_refused_after_the_genuine_one_was_remembered(
+    api: Api,
+) -> None:
+    customer = await make_customer()
+    other = await make_customer()
+    token = signed(claims_for(api, customer.id, jti="e" * 32))
+    assert (await api.gql(ME, token=token))["data"]["viewer"]["email"] == customer.email
+    header, _, signature = token.split(".")
+    forged = f"{header}.{_b64(claims_for(api, other.id, jti='e' * 32))}.{signature}"
+    assert error_codes(await api.gql(ME, token=forged)) == ["UNAUTHENTICATED"]
+    # The genuine one still works.
+    assert (await api.gql(ME, token=token))["data"]["viewer"]["email"] == customer.email
