@@ -164,8 +164,11 @@ async def execute_many(query: str, params: Sequence[Sequence[Any]]) -> None:
 
 def to_datetime(value: Any) -> datetime | None:
     """A timestamp as either database returns it (SQLite gives text), aware UTC."""
-    if value is None or isinstance(value, datetime):
-        return value.astimezone(UTC) if isinstance(value, datetime) else None
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        # PostgreSQL's are UTC already (a book of offers converts hundreds of them).
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
     parsed = datetime.fromisoformat(str(value))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 

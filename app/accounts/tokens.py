@@ -252,7 +252,7 @@ def principal_from_token(settings: Settings, token: str) -> Principal:
 # remembered (by the keys and claims it passed with; at most this many, the least recently
 # used forgotten first). One that fails raises, so it is never remembered, and the times
 # are checked on every use.
-VERIFIED_TOKENS = 8192
+VERIFIED_TOKENS = 16384
 
 
 @lru_cache(maxsize=VERIFIED_TOKENS)

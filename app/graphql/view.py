@@ -389,7 +389,7 @@ class GraphQLView(GraphQL[Context, None]):
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
         response = super().create_response(response_data, sub_response)
-        if isinstance(response_data, dict):
+        if isinstance(response_data, dict) and response_data.get("errors"):
             if _has_code(response_data, TIMEOUT) or _has_code(response_data, SERVICE_UNAVAILABLE):
                 response.status_code = TIMEOUT_STATUS
             elif _rejected_before_execution(response_data):

@@ -78,12 +78,15 @@ def _has_budget(offer: Offer | _BookOffer) -> bool:
     return left is None or left >= (offer.bonus_minor or 1)
 
 
+_KINDS = {kind.value: kind for kind in OfferKind}
+
+
 def _terms(offer: _BookOffer) -> OfferTerms:
     return OfferTerms(
         id=offer.id,
         title=offer.title,
-        kind=OfferKind(offer.kind),
-        percent=None if offer.percent is None else Decimal(offer.percent),
+        kind=_KINDS[offer.kind],
+        percent=offer.percent,
         bonus_minor=offer.bonus_minor,
         merchant_id=offer.merchant_id,
         category=offer.category_key,
@@ -106,8 +109,10 @@ class OfferBook:
     _terms: dict[int, OfferTerms] = field(default_factory=dict)
     _members: dict[tuple[int, str, datetime], Member] = field(default_factory=dict)
     # An estimate asks for many products of one customer at one moment: what they may use
-    # is worked out once (and again after `used`).
-    _usable: dict[tuple[int, str, datetime], list[OfferTerms]] = field(default_factory=dict)
+    # is worked out once (and again after `used`), by merchant (None: at any merchant).
+    _usable: dict[tuple[int, str, datetime], dict[int | None, list[OfferTerms]]] = field(
+        default_factory=dict
+    )
     # The book of one member read with their audience checked in SQL (as the feed reads
     # offers): the audiences are not checked again here.
     audiences_checked: bool = False
@@ -139,13 +144,14 @@ class OfferBook:
         usable = self._usable.get(who)
         if usable is None:
             usable = self._usable[who] = self._usable_by(customer_id, member, occurred_at)
-        return [terms for terms in usable if terms.merchant_id in (None, merchant_id)]
+        return [*usable.get(None, ()), *usable.get(merchant_id, ())]
 
     def _usable_by(
         self, customer_id: int, member: Member, occurred_at: datetime
-    ) -> list[OfferTerms]:
-        """The offers this customer may use at this moment, at any merchant."""
-        found = []
+    ) -> dict[int | None, list[OfferTerms]]:
+        """The offers this customer may use at this moment, by merchant (None: those for
+        any merchant)."""
+        found: dict[int | None, list[OfferTerms]] = {}
         for offer, audience in self.offers:
             if not offer.starts_at <= occurred_at < offer.ends_at or not _has_budget(offer):
                 continue
@@ -160,7 +166,7 @@ class OfferBook:
                 terms = self._terms.get(offer.id)
                 if terms is None:
                     terms = self._terms[offer.id] = _terms(offer)
-                found.append(terms)
+                found.setdefault(terms.merchant_id, []).append(terms)
         return found
 
     def used(
@@ -304,6 +310,13 @@ def _for_any_or(any_sql: str, column: str, values: Sequence[Any]) -> str:
     return f"{any_sql} OR {column} IN ({db.marks(len(values))}))"
 
 
+def _decimal(value: Any) -> Decimal | None:
+    """A NUMERIC as either database returns it (PostgreSQL: a Decimal already)."""
+    if value is None or type(value) is Decimal:
+        return value
+    return Decimal(str(value))
+
+
 def _book_offer(row: dict[str, Any]) -> _BookOffer:
     """An offer's values as either database returns them (SQLite: text times, int flags)."""
     percent = row["percent"]
@@ -313,7 +326,7 @@ def _book_offer(row: dict[str, Any]) -> _BookOffer:
         id=int(row["id"]),
         title=row["title"],
         kind=str(row["kind"]),
-        percent=None if percent is None else Decimal(str(percent)),
+        percent=_decimal(percent),
         bonus_minor=row["bonus_minor"],
         minimum_spend_minor=row["minimum_spend_minor"],
         merchant_id=row["merchant_id"],
