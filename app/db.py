@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
-from tortoise.exceptions import OperationalError, TransactionManagementError
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 
 from app.features import feature_names
 from app.settings import Settings
@@ -139,7 +140,37 @@ def _for(client: BaseDBAsyncClient, query: str) -> str:
 async def rows(query: str, *params: Any) -> list[dict[str, Any]]:
     """The rows a statement returns (SELECT, or INSERT/UPDATE ... RETURNING)."""
     client = connection()
+    if type(client) is AsyncpgDBClient:
+        return await pooled_rows(client, numbered(query), params)
     return await client.execute_query_dict(_for(client, query), list(params))
+
+
+async def pooled_rows(
+    client: AsyncpgDBClient, query: str, params: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """`rows` outside a transaction on PostgreSQL: on a connection of the pool, without the
+    ORM's layers around the driver (the statements of every screen go this way), failing
+    with the errors the ORM raises."""
+    try:
+        async with client.acquire_connection() as conn:
+            found = await conn.fetch(query, *params)
+    except asyncpg.PostgresError as error:
+        translated = _as_orm_error(error)
+        if translated is None:
+            raise
+        raise translated from error
+    return [dict(row) for row in found]
+
+
+def _as_orm_error(error: asyncpg.PostgresError) -> Exception | None:
+    """The error Tortoise raises for a statement that failed so (None: the driver's own)."""
+    if isinstance(error, asyncpg.SyntaxOrAccessError | asyncpg.exceptions.DataError):
+        return OperationalError(error)
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(error)
+    if isinstance(error, asyncpg.InvalidTransactionStateError):
+        return TransactionManagementError(error)
+    return None
 
 
 async def one(query: str, *params: Any) -> dict[str, Any] | None:

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -22,7 +21,7 @@ from app.features import feature_modules
 from app.graphql.metrics import REGISTRY
 from app.graphql.schema import build_schema
 from app.graphql.view import GraphQLView
-from app.middleware import RequestContextMiddleware
+from app.middleware import CrossOriginMiddleware, RequestContextMiddleware
 from app.notifications import live
 from app.settings import Settings, get_settings
 from app.throttling import service as throttling
@@ -110,7 +109,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
             max_body_bytes=settings.max_body_bytes,
         ),
         Middleware(
-            CORSMiddleware,
+            CrossOriginMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],

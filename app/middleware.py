@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, security headers and a body size limit."""
+"""ASGI middleware: request ids, security headers, a body size limit and CORS."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Iterable
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -159,3 +160,24 @@ class _BoundedBody:
         if message["type"] == "http.response.start":
             self.started = True
         await self._send(message)
+
+
+_VARY_ORIGIN = (b"vary", b"Origin")
+
+
+class CrossOriginMiddleware(CORSMiddleware):
+    """Starlette's CORS for requests that carry an Origin (from a browser). Those that do
+    not (the mobile apps, partner systems: most requests) pass straight through: for them
+    CORS only says that answers vary by origin, which this adds without parsing headers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_varying(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), _VARY_ORIGIN]
+            await send(message)
+
+        await self.app(scope, receive, send_varying)

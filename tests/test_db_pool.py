@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from tortoise.connection import get_connection
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
 from app import db
@@ -41,3 +43,24 @@ async def test_a_transaction_left_open_is_rolled_back_before_reuse(
         async with in_transaction():
             found = await db.one("SELECT to_regclass('pg_temp.left_behind') AS t")
             assert found == {"t": None}
+
+
+async def test_a_failed_read_outside_a_transaction_raises_what_the_orm_raises(
+    postgres_only: Settings,
+) -> None:
+    # `db.rows` outside a transaction reaches the pool without the ORM's methods: callers
+    # still catch the ORM's errors, and the connection goes back usable.
+    with pytest.raises(IntegrityError):
+        await db.rows("INSERT INTO users (email) VALUES (NULL) RETURNING id")
+    with pytest.raises(OperationalError):
+        await db.rows("SELECT * FROM no_such_table")
+    with pytest.raises(OperationalError):
+        await db.rows("SELECT ?::int AS n", "not a number")
+    assert await db.one("SELECT ?::int AS n", 7) == {"n": 7}
+
+
+async def test_a_read_inside_a_transaction_sees_its_writes(postgres_only: Settings) -> None:
+    async with in_transaction():
+        await db.execute("CREATE TEMPORARY TABLE seen_here (n int) ON COMMIT DROP")
+        await db.execute("INSERT INTO seen_here VALUES (?)", 5)
+        assert await db.rows("SELECT n FROM seen_here") == [{"n": 5}]

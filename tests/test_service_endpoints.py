@@ -74,3 +74,27 @@ async def test_cors_allows_only_the_configured_origins(db) -> None:
         )
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_cors_answers_browsers_by_origin_and_every_answer_varies_by_it(db) -> None:
+    import httpx
+
+    settings = make_settings(db.database_url, cors_origins="https://app.example")
+    app = create_app(settings, manage_db=False)
+    transport = httpx.ASGITransport(app=app)
+    query = {"query": "{ __typename }"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        from_app = await client.post("/graphql", json=query)
+        from_page = await client.post(
+            "/graphql", json=query, headers={"Origin": "https://app.example"}
+        )
+        from_elsewhere = await client.post(
+            "/graphql", json=query, headers={"Origin": "https://evil.example"}
+        )
+    for answer in (from_app, from_page, from_elsewhere):
+        assert answer.json() == {"data": {"__typename": "Query"}}
+        assert "Origin" in answer.headers.get_list("vary")
+    assert "access-control-allow-origin" not in from_app.headers
+    assert from_page.headers["access-control-allow-origin"] == "https://app.example"
+    assert from_page.headers["access-control-expose-headers"] == "X-Request-Id"
+    assert "access-control-allow-origin" not in from_elsewhere.headers

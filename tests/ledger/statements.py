@@ -11,6 +11,8 @@ from typing import Any
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionWrapper
 
+from app import db
+
 _CLASSES = (AsyncpgDBClient, TransactionWrapper, SqliteClient, SqliteTransactionWrapper)
 _METHODS = (
     "execute_query",
@@ -41,8 +43,12 @@ def count_statements() -> Iterator[list[str]]:
             if name in cls.__dict__:
                 originals.append((cls, name, cls.__dict__[name]))
                 setattr(cls, name, wrap(cls.__dict__[name]))
+    # Reads outside a transaction on PostgreSQL reach the pool without the client's methods.
+    pooled = db.pooled_rows
+    db.pooled_rows = wrap(pooled)  # type: ignore[assignment]
     try:
         yield sent
     finally:
+        db.pooled_rows = pooled  # type: ignore[assignment]
         for cls, name, method in reversed(originals):
             setattr(cls, name, method)
