@@ -19,11 +19,9 @@ from collections.abc import (
     Callable,
     Collection,
     Hashable,
-    Iterator,
     Mapping,
     Sequence,
 )
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,14 +36,17 @@ _reads: ContextVar[dict[Hashable, asyncio.Future[Any]] | None] = ContextVar(
 )
 
 
-@contextmanager
-def shared_reads() -> Iterator[None]:
-    """Within the block (and the tasks it starts), equal keys are read once."""
-    token = _reads.set({})
-    try:
-        yield
-    finally:
-        _reads.reset(token)
+class shared_reads:  # named as the function it stands for: `with shared_reads():`
+    """Within the block (and the tasks it starts), equal keys are read once. (A class, not
+    a generator: it wraps every query.)"""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _reads.set({})
+
+    def __exit__(self, *exc_info: object) -> None:
+        _reads.reset(self._token)
 
 
 async def read_once(key: Hashable, read: Callable[[], Awaitable[T]]) -> T:

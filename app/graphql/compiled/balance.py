@@ -18,7 +18,6 @@ from app import ledger
 from app.graphql.compiled import render
 from app.graphql.compiled.render import Fallback, render_balance
 from app.graphql.context import Context
-from app.ledger.types import Balance
 from app.program.service import get_program
 from app.settings import Settings
 
@@ -47,7 +46,7 @@ async def _viewer(user: Any) -> dict[str, Any]:
     """viewer { balance }  (app/ledger/types.py ViewerFields.balance)"""
     program = await get_program()
     found = await ledger.get_balance(customer_id=user.id, currency=program.currency_code)
-    return {"viewer": {"balance": render_balance(Balance.of(found))}}
+    return {"viewer": {"balance": render_balance(found)}}
 
 
 class BalanceExecutor:

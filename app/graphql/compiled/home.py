@@ -45,7 +45,6 @@ from app.graphql.compiled.render import (
     string,
 )
 from app.graphql.context import Context
-from app.ledger.types import Balance
 from app.offers import feed
 from app.offers.types import Offer, offers_connection, viewer_reader, wanted_languages
 from app.program.service import get_program
@@ -227,7 +226,7 @@ class _Plan:
         """app/ledger/types.py ViewerFields.balance"""
         program = await get_program()
         found = await ledger.get_balance(customer_id=self.user.id, currency=program.currency_code)
-        return render_balance(Balance.of(found))
+        return render_balance(found)
 
     async def offers(self, first: int) -> dict[str, Any]:
         """app/offers/types.py ViewerFields.offers (with `viewer_reader`) and Offer.merchant"""

@@ -23,11 +23,12 @@ from typing import Any
 
 from strawberry.types import ExecutionResult
 
+from app import ledger
+from app.core.money import Money as MoneyValue
 from app.core.reads import shared_reads
 from app.graphql.context import Context
 from app.graphql.metrics import COMPILED, record_operation
 from app.graphql.scalars import Money
-from app.ledger.types import Balance
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +106,26 @@ def required(value: dict[str, Any] | None) -> dict[str, Any]:
 # --- selections more than one document makes ----------------------------------------------
 
 
-def render_balance(balance: Balance) -> dict[str, Any]:
+def render_balance(wallet: ledger.Balance) -> dict[str, Any]:
     """viewer.balance { available pending reserved lifetimeEarned { amount currencyCode }
-    nextExpiry { amount { amount currencyCode } expiresAt } }
-    (app/ledger/types.py ViewerFields.balance)"""
-    expiry = balance.next_expiry
+    nextExpiry { amount { amount currencyCode } expiresAt } }, as `ViewerFields.balance`
+    answers it (app/ledger/types.py `Balance.of`), straight from the ledger's values."""
+    currency = string(wallet.currency)
+
+    def amount(minor: int) -> dict[str, Any]:
+        return {"amount": decimal(MoneyValue.from_minor(minor, currency).amount),
+                "currencyCode": currency}  # fmt: skip
+
+    expires_at, expiring = wallet.next_expiry_at, wallet.next_expiry_amount
     return {
-        "available": required(money(balance.available)),
-        "pending": required(money(balance.pending)),
-        "reserved": required(money(balance.reserved)),
-        "lifetimeEarned": required(money(balance.lifetime_earned)),
+        "available": amount(wallet.available),
+        "pending": amount(wallet.pending),
+        "reserved": amount(wallet.reserved),
+        "lifetimeEarned": amount(wallet.lifetime_earned),
         "nextExpiry": (
             None
-            if expiry is None
-            else {
-                "amount": required(money(expiry.amount)),
-                "expiresAt": date_time(expiry.expires_at),
-            }
+            if expires_at is None or not expiring
+            else {"amount": amount(expiring), "expiresAt": date_time(expires_at)}
         ),
     }
 
